@@ -1,0 +1,91 @@
+"""Options shared by several commands, defined once so they mean the same thing everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from backfill_sync.models import DEFAULT_MAGE_URL, MAGE_PUBLIC_API_KEY, MageConnection
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MAX_RUNS = 10_000
+
+
+def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+mage_connection_options = _compose(
+    click.option(
+        "--url",
+        envvar="MAGE_URL",
+        default=DEFAULT_MAGE_URL,
+        show_default=True,
+        help="Mage server URL [env MAGE_URL].",
+    ),
+    click.option(
+        "--api-key",
+        envvar="MAGE_API_KEY",
+        default=MAGE_PUBLIC_API_KEY,
+        show_default="Mage's public key",
+        help="Mage API key, sent as X-API-KEY [env MAGE_API_KEY].",
+    ),
+    click.option(
+        "--token",
+        envvar="MAGE_TOKEN",
+        default=None,
+        help="User token (raw, or the JWT from /api/sessions); beats a login [env MAGE_TOKEN].",
+    ),
+    click.option(
+        "--email",
+        envvar="MAGE_EMAIL",
+        default=None,
+        help="Log in with this email when no token is given [env MAGE_EMAIL].",
+    ),
+    click.option(
+        "--password",
+        envvar="MAGE_PASSWORD",
+        default=None,
+        help="Password for --email [env MAGE_PASSWORD].",
+    ),
+)
+
+
+def connection_from(
+    url: str, api_key: str, token: str | None, email: str | None, password: str | None
+) -> MageConnection:
+    return MageConnection(url=url.rstrip("/"), api_key=api_key, token=token, email=email, password=password)
+
+
+max_runs_option = click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_RUNS,
+    show_default=True,
+    help="Largest number of pipeline runs one backfill may imply.",
+)
+
+pipeline_filter_options = _compose(
+    click.option(
+        "--pipeline",
+        "pipelines",
+        multiple=True,
+        metavar="GLOB",
+        help="Only pipelines whose uuid matches this glob (repeatable).",
+    ),
+    click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="GLOB",
+        help="Skip pipelines whose uuid matches this glob (repeatable).",
+    ),
+)

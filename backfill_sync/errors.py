@@ -1,0 +1,74 @@
+"""The one error family: every failure a user can act on is a BackfillSyncError."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backfill_sync.models import Violation
+
+
+class BackfillSyncError(Exception):
+    """Base of every error the CLI reports as `Error: <message>` with exit code 1 (no traceback)."""
+
+
+class UsageError(BackfillSyncError):
+    """The command line or its environment asks for something that cannot be done."""
+
+
+class ManifestError(BackfillSyncError):
+    """One or more manifests are invalid; `violations` holds every problem found, not only the first."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = tuple(violations)
+        count = len(self.violations)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} found in the manifests")
+
+
+class MageError(BackfillSyncError):
+    """Talking to Mage failed: unreachable, unauthorised, or an error answer."""
+
+
+class ConnectionFailed(MageError):
+    """Mage could not be reached (refused, reset, timed out) after the allowed retries."""
+
+
+class AuthError(MageError):
+    """Mage refused the credentials (wrong api key, bad or expired token, failed login)."""
+
+
+class ApiError(MageError):
+    """Mage answered with an error: an HTTP error status or an `{"error": ...}` body (often HTTP 200).
+
+    Only the short facts are kept (code, type, the exception line); Mage's 28-line tracebacks never are.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        code: int,
+        error_type: str | None,
+        detail: str,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.code = code
+        self.error_type = error_type
+        self.detail = detail
+        kind = f" {error_type}" if error_type else ""
+        super().__init__(f"Mage answered {method} {path} with error {code}{kind}: {detail}")
+
+
+class UnknownOutcome(MageError):
+    """A write was sent but no answer came back; it may or may not have happened in Mage."""
+
+
+class PlanError(BackfillSyncError):
+    """The manifests and live state cannot be reconciled as asked (ambiguous match, foreign id, ...)."""
+
+
+class StalePlanError(BackfillSyncError):
+    """A saved plan no longer matches Mage (other URL, or a backfill changed since it was made)."""

@@ -1,0 +1,157 @@
+"""Value types shared by the whole package: manifests, live backfills, field sets, violations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+IntervalType = Literal["second", "minute", "hour", "day", "week", "month", "year", "custom"]
+INTERVAL_TYPES: tuple[str, ...] = get_args(IntervalType)
+
+DesiredState = Literal["started", "cancelled", "absent"]
+DESIRED_STATES: tuple[str, ...] = get_args(DesiredState)
+
+LiveStatus = Literal["initial", "running", "completed", "failed", "cancelled"]
+LIVE_STATUSES: tuple[str, ...] = get_args(LiveStatus)
+
+# What a status PUT may carry; every other status string is ignored by Mage (mage-api.md §7).
+StatusCommand = Literal["initial", "cancelled"]
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One problem in one manifest, pointing at the offending value (1-based line and column)."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.file}:{self.line}:{self.col}: {where}{self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where a value came from, for messages that point a user at their YAML."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A backfill's date window: runs at start, start+step, ... while <= end (Mage's inclusive end)."""
+
+    start: datetime  # timezone-aware, UTC
+    end: datetime  # timezone-aware, UTC
+    interval_type: IntervalType
+    interval_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredBackfill:
+    """One backfill as a manifest asks for it, normalised (UTC datetimes, defaults applied)."""
+
+    pipeline_uuid: str
+    name: str
+    schedule: Schedule
+    variables: JsonObject | None = None
+    settings: JsonObject | None = None
+    state: DesiredState | None = None
+    id: int | None = None
+    previous_names: tuple[str, ...] = ()
+    description: str | None = None
+    source: SourceLocation | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """One manifest file: the backfills wanted for one pipeline."""
+
+    path: str
+    pipeline_uuid: str
+    backfills: tuple[DesiredBackfill, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillFields:
+    """The Mage fields a create or a field update sends; None means "not sent" (Mage ignores nulls)."""
+
+    name: str | None = None
+    start_datetime: datetime | None = None
+    end_datetime: datetime | None = None
+    interval_type: IntervalType | None = None
+    interval_units: int | None = None
+    variables: JsonObject | None = None
+    settings: JsonObject | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in self.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBackfill:
+    """One backfill as Mage reports it. Values are parsed but not judged: Mage stores junk as-is."""
+
+    id: int
+    pipeline_uuid: str | None
+    name: str | None
+    start_datetime: datetime | None  # timezone-aware, UTC (Mage's naive strings are UTC)
+    end_datetime: datetime | None
+    interval_type: str | None  # lower-cased; may be a value we do not know
+    interval_units: Any  # Mage keeps whatever it was sent (SQLite): int, str, float, None
+    variables: JsonObject | None
+    settings: JsonObject | None
+    status: str | None
+    block_uuid: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    total_run_count: int | None = None
+    run_status_counts: dict[str, int] | None = None
+    raw: JsonObject = field(default_factory=dict, compare=False, repr=False)
+
+    def schedule(self) -> Schedule | None:
+        """The run window, when every part of it is present and sane; None otherwise."""
+        units = self.interval_units
+        if (
+            self.start_datetime is None
+            or self.end_datetime is None
+            or self.interval_type not in INTERVAL_TYPES
+            or not isinstance(units, int)
+            or isinstance(units, bool)
+            or units < 1
+        ):
+            return None
+        return Schedule(
+            self.start_datetime,
+            self.end_datetime,
+            self.interval_type,  # type: ignore[arg-type]
+            units,
+        )
+
+
+# Mage's built-in OAuth client id: the api key of every Mage install (settings/server.py).
+MAGE_PUBLIC_API_KEY = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
+DEFAULT_MAGE_URL = "http://localhost:6789"
+
+
+@dataclass(frozen=True, slots=True)
+class MageConnection:
+    """Where Mage is and how to authenticate. Secrets are kept out of repr and so out of tracebacks."""
+
+    url: str = DEFAULT_MAGE_URL
+    api_key: str = field(default=MAGE_PUBLIC_API_KEY, repr=False)
+    token: str | None = field(default=None, repr=False)
+    email: str | None = None
+    password: str | None = field(default=None, repr=False)

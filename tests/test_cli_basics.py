@@ -1,0 +1,30 @@
+"""The CLI's front matter: version, help, exit-code mapping."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from backfill_sync import __version__
+from backfill_sync.cli import main
+
+
+def test_version_prints_the_package_version(capsys):
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_usage_errors_exit_1_not_2(capsys):
+    assert main(["no-such-command"]) == 1
+    assert "No such command" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_same_cli():
+    done = subprocess.run(
+        [sys.executable, "-m", "backfill_sync", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert __version__ in done.stdout
