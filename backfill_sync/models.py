@@ -155,3 +155,11 @@ class MageConnection:
     token: str | None = field(default=None, repr=False)
     email: str | None = None
     password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """How many pipeline runs a backfill implies, and how many of them are in each run status."""
+
+    total: int
+    by_status: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,142 @@
+"""Mage's wire format: backfill dicts <-> value types, error bodies -> errors, JWT -> raw token. No I/O."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from backfill_sync.datetimes import format_for_mage, parse_mage_datetime
+from backfill_sync.errors import ApiError
+from backfill_sync.models import BackfillFields, JsonObject, LiveBackfill, RunCounts
+
+_DATETIME_KEYS = ("start_datetime", "end_datetime")
+_MISSING_PIPELINE_RE = re.compile(r"Pipeline (?P<uuid>.+) does not exist\.")
+
+
+def fields_to_wire(fields: BackfillFields) -> JsonObject:
+    """The `backfill` object of a POST/PUT: only the fields that are set; datetimes as UTC strings."""
+    wire: JsonObject = {}
+    for name in BackfillFields.__slots__:
+        value = getattr(fields, name)
+        if value is None:
+            continue
+        wire[name] = format_for_mage(value) if name in _DATETIME_KEYS else value
+    return wire
+
+
+def backfill_from_wire(obj: JsonObject) -> LiveBackfill:
+    """Read one backfill as Mage sends it, keeping junk values as they are (Mage validates nothing)."""
+    return LiveBackfill(
+        id=int(obj["id"]),
+        pipeline_uuid=_text(obj.get("pipeline_uuid")),
+        name=_text(obj.get("name")),
+        start_datetime=_datetime(obj.get("start_datetime")),
+        end_datetime=_datetime(obj.get("end_datetime")),
+        interval_type=_interval_type(obj.get("interval_type")),
+        interval_units=obj.get("interval_units"),
+        variables=_object(obj.get("variables")),
+        settings=_object(obj.get("settings")),
+        status=_text(obj.get("status")),
+        block_uuid=_text(obj.get("block_uuid")),
+        created_at=_datetime(obj.get("created_at")),
+        started_at=_datetime(obj.get("started_at")),
+        completed_at=_datetime(obj.get("completed_at")),
+        total_run_count=_int_or_none(obj.get("total_run_count")),
+        run_status_counts=_counts(obj.get("run_status_counts")),
+        raw=dict(obj),
+    )
+
+
+def run_counts_of(backfill: LiveBackfill) -> RunCounts | None:
+    """The run counts a detail read with `include_run_count` carried, if Mage sent them."""
+    if backfill.total_run_count is None:
+        return None
+    return RunCounts(total=backfill.total_run_count, by_status=dict(backfill.run_status_counts or {}))
+
+
+def error_from_body(method: str, path: str, body: Any) -> ApiError | None:
+    """Mage's `{"error": {...}}` (usually with HTTP 200) as a short ApiError; None for a good answer."""
+    if not isinstance(body, dict) or "error" not in body:
+        return None
+    error = body["error"]
+    if not isinstance(error, dict):
+        return ApiError(method=method, path=path, code=0, error_type=None, detail=_first_line(str(error)))
+    code = _int_or_none(error.get("code")) or 0
+    error_type = _text(error.get("type"))
+    return ApiError(method=method, path=path, code=code, error_type=error_type, detail=_detail(error))
+
+
+def missing_pipeline(error: ApiError) -> str | None:
+    """The pipeline uuid when the error is Mage's 500 "Pipeline X does not exist."; None otherwise."""
+    if error.code != 500:
+        return None
+    match = _MISSING_PIPELINE_RE.search(error.detail)
+    return match.group("uuid") if match else None
+
+
+def raw_token(token: str) -> str:
+    """A JWT from /api/sessions reduced to its `token` claim (Mage refuses the JWT as a Bearer)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return token
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (binascii.Error, ValueError):
+        return token
+    claim = claims.get("token") if isinstance(claims, dict) else None
+    return claim if isinstance(claim, str) and claim else token
+
+
+def _detail(error: JsonObject) -> str:
+    # 404s: the message is global state after a login (mage-api.md §6 hazard 4), so say it plainly.
+    if error.get("type") == "record_not_found":
+        return "record not found"
+    # 500s carry `exception` (one line) and a traceback in `message`; keep only the former.
+    for key in ("exception", "message"):
+        value = error.get(key)
+        if isinstance(value, str) and value.strip():
+            return _first_line(value)
+    return "no details given"
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0] if stripped else ""
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _interval_type(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) else None
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_mage_datetime(value)
+    except ValueError:
+        return None
+
+
+def _object(value: Any) -> JsonObject | None:
+    return value if isinstance(value, dict) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _counts(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(key): count for key, count in value.items() if _int_or_none(count) is not None}
