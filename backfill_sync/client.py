@@ -95,7 +95,11 @@ class MageClient:
         retries: int = DEFAULT_RETRIES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         backoff: Backoff | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1: Mage pages `_limit` <= 0 forever")
+        self._page_size = page_size
         self._connection = connection
         self._retries = max(retries, 0)
         self._workers = max(max_connections, 1)
@@ -251,7 +255,7 @@ class MageClient:
         totals: set[Any] = set()
         offset = 0
         while True:
-            page = self._call("GET", "/api/backfills", params=_list_params(pipeline_uuid, offset))
+            page = self._call("GET", "/api/backfills", params=self._list_params(pipeline_uuid, offset))
             items = page.get("backfills") or []
             metadata = page.get("metadata") or {}
             for item in items:
@@ -263,6 +267,13 @@ class MageClient:
             offset += len(items)
         # Rows added or removed mid-listing shift the pages: trust the listing only if it adds up.
         return list(rows.values()) if totals == {len(rows)} else None
+
+    def _list_params(self, pipeline_uuid: str | None, offset: int) -> dict[str, Any]:
+        # No include_run_count on lists: one row with units <= 0 would hang the server (§6 hazard 2).
+        params: dict[str, Any] = {"_limit": self._page_size, "_offset": offset}
+        if pipeline_uuid is not None:
+            params["pipeline_uuid"] = pipeline_uuid
+        return params
 
     def _read_backfill(self, backfill_id: int, *, include_run_count: bool) -> LiveBackfill:
         params = {"include_run_count": "true"} if include_run_count else None
@@ -397,14 +408,6 @@ def _backfill_path(pipeline_uuid: str, backfill_id: int) -> str:
 
 def _segment(text: str) -> str:
     return quote(text, safe="")
-
-
-def _list_params(pipeline_uuid: str | None, offset: int) -> dict[str, Any]:
-    # No include_run_count on lists: one row with units <= 0 would hang the server (§6 hazard 2).
-    params: dict[str, Any] = {"_limit": PAGE_SIZE, "_offset": offset}
-    if pipeline_uuid is not None:
-        params["pipeline_uuid"] = pipeline_uuid
-    return params
 
 
 def _backfill_in(answer: JsonObject) -> LiveBackfill:

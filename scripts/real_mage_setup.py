@@ -1,0 +1,85 @@
+"""Prepare a fresh real Mage for the conformance suite: a pipeline with a no-op block and an Editor user.
+
+Usage: real_mage_setup.py URL PIPELINE EDITOR_EMAIL EDITOR_PASSWORD   (stdlib only; idempotent)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import urllib.request
+from typing import Any
+
+API_KEY = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"  # Mage's public key, the same on every install
+OWNER = {"email": "admin@admin.com", "password": "admin"}
+# The block must never fetch anything: the contract tests really run its backfills.
+NOOP_BLOCK = '''if "custom" not in globals():
+    from mage_ai.data_preparation.decorators import custom
+
+
+@custom
+def noop(*args, **kwargs):
+    return {"ok": 1}
+'''
+
+
+def call(url: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    headers = {"X-API-KEY": API_KEY, "Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url + path, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def log_in(url: str) -> str:
+    answer = call(url, "POST", "/api/sessions", {"api_key": API_KEY, "session": OWNER})
+    jwt = answer["session"]["token"]
+    payload = jwt.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["token"])
+
+
+def ensure_pipeline(url: str, token: str, uuid: str) -> None:
+    if "error" not in call(url, "GET", f"/api/pipelines/{uuid}", token=token):
+        return
+    made = call(url, "POST", "/api/pipelines", {"pipeline": {"name": uuid, "type": "python"}}, token)
+    if "error" in made:
+        sys.exit(f"could not create pipeline {uuid}: {made['error'].get('exception')}")
+    block = {"name": "noop", "type": "custom", "language": "python", "content": NOOP_BLOCK}
+    answer = call(url, "POST", f"/api/pipelines/{uuid}/blocks", {"block": block}, token)
+    if "error" in answer:
+        sys.exit(f"could not add the no-op block: {answer['error'].get('exception')}")
+
+
+def ensure_editor(url: str, token: str, email: str, password: str) -> None:
+    roles = call(url, "GET", "/api/roles?_limit=100", token=token).get("roles", [])
+    editor_ids = [role["id"] for role in roles if role.get("name") == "Editor"]
+    if not editor_ids:
+        sys.exit("Mage has no Editor role")
+    user = {
+        "email": email,
+        "username": email.split("@")[0],
+        "password": password,
+        "password_confirmation": password,
+        "roles_new": editor_ids,
+    }
+    # Mage 0.9.80 answers 500 ('CachingQuery' ... 'from_self') yet creates the user: check by logging in.
+    call(url, "POST", "/api/users", {"user": user}, token)
+    login = call(url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": email, "password": password}})
+    if "session" not in login:
+        sys.exit(f"the Editor user {email} cannot log in: {login.get('error')}")
+
+
+def main(url: str, pipeline: str, editor_email: str, editor_password: str) -> None:
+    token = log_in(url)
+    ensure_pipeline(url, token, pipeline)
+    ensure_editor(url, token, editor_email, editor_password)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(__doc__)
+    main(*sys.argv[1:5])

@@ -1,0 +1,173 @@
+"""The server a contract test runs against: the emulator always, real Mage only under `-m real_mage`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from backfill_sync.client import Backoff, MageClient
+from backfill_sync.models import BackfillFields, LiveBackfill
+from tests.contract.servers import EMULATOR_PIPELINE, Credentials, MageServer
+
+EMULATOR_START_TIMEOUT = 30.0
+
+
+def _start_emulator(*extra: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backfill_sync", "emulator", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    if not url.startswith("http://"):
+        _stop(process)
+        pytest.fail(f"the emulator did not print its URL first (got {url!r})")
+    return process, url
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Stop the emulator by its own pid: SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[MageServer]:
+    process, url = _start_emulator("--pipeline", EMULATOR_PIPELINE)
+    try:
+        yield MageServer.for_emulator(url)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def emulator_no_auth_url() -> Iterator[str]:
+    process, url = _start_emulator("--pipeline", EMULATOR_PIPELINE, "--no-auth")
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def real_mage_server() -> MageServer:
+    missing = [
+        name
+        for name in (
+            "BFS_REAL_MAGE_URL",
+            "BFS_REAL_MAGE_PIPELINE",
+            "BFS_REAL_MAGE_EDITOR_EMAIL",
+            "BFS_REAL_MAGE_EDITOR_PASSWORD",
+        )
+        if not os.environ.get(name)
+    ]
+    if missing:
+        pytest.fail(f"real-Mage tests need {', '.join(missing)}: run them with `make test-real-mage`")
+    return MageServer(
+        kind="real",
+        url=os.environ["BFS_REAL_MAGE_URL"],
+        owner=Credentials(
+            os.environ.get("BFS_REAL_MAGE_OWNER_EMAIL", "admin@admin.com"),
+            os.environ.get("BFS_REAL_MAGE_OWNER_PASSWORD", "admin"),
+        ),
+        editor=Credentials(
+            os.environ["BFS_REAL_MAGE_EDITOR_EMAIL"], os.environ["BFS_REAL_MAGE_EDITOR_PASSWORD"]
+        ),
+        pipeline_uuid=os.environ["BFS_REAL_MAGE_PIPELINE"],
+        can_inject_faults=False,
+    )
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("emulator", id="emulator"),
+        pytest.param("real", id="real-mage", marks=pytest.mark.real_mage),
+    ]
+)
+def mage_server(request: pytest.FixtureRequest) -> MageServer:
+    name = "emulator_server" if request.param == "emulator" else "real_mage_server"
+    server: MageServer = request.getfixturevalue(name)
+    return server
+
+
+@pytest.fixture(params=["owner", "editor"])
+def role(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class Recorder:
+    """Collects the backoff pauses a client asked for, instead of sleeping through them."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+@pytest.fixture
+def pauses() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def client(mage_server: MageServer, role: str, pauses: Recorder) -> Iterator[MageClient]:
+    connection = mage_server.connection(role)
+    with MageClient(connection, timeout=30.0, backoff=Backoff(sleep=pauses)) as api:
+        yield api
+
+
+class Factory:
+    """Creates backfills with unique names and deletes whatever is left of them afterwards."""
+
+    def __init__(self, api: MageClient, pipeline_uuid: str) -> None:
+        self.api = api
+        self.pipeline_uuid = pipeline_uuid
+        self.prefix = f"hc-{uuid.uuid4().hex[:8]}"
+        self.created: list[int] = []
+
+    def name(self, label: str) -> str:
+        return f"{self.prefix}-{label}"
+
+    def create(self, label: str, **fields: Any) -> LiveBackfill:
+        live = self.api.create_backfill(self.pipeline_uuid, BackfillFields(name=self.name(label), **fields))
+        self.created.append(live.id)
+        return live
+
+    def mine(self) -> list[LiveBackfill]:
+        rows = self.api.list_backfills(self.pipeline_uuid)
+        return [row for row in rows if (row.name or "").startswith(self.prefix)]
+
+    def clean_up(self) -> None:
+        for live in self.mine():
+            if live.status in ("initial", "running"):
+                self.api.set_status(self.pipeline_uuid, live.id, "cancelled")
+            self.api.delete_backfill(self.pipeline_uuid, live.id)
+
+
+@pytest.fixture
+def backfills(client: MageClient, mage_server: MageServer) -> Iterator[Factory]:
+    factory = Factory(client, mage_server.pipeline_uuid)
+    try:
+        yield factory
+    finally:
+        if mage_server.can_inject_faults:
+            mage_server.clear_faults()
+        factory.clean_up()
