@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo.sh
 
-test: lint typecheck test-default
+test: lint typecheck test-default test-real-mage
 
 lint: install
 	$(BIN)/ruff check .
@@ -30,6 +30,10 @@ typecheck: install
 
 test-default: install
 	$(BIN)/pytest
+
+# The conformance suite against a throw-away real Mage 0.9.80 (installs it once, ~1.4 GB).
+test-real-mage: install
+	PYTEST=$(BIN)/pytest scripts/real-mage.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Run the conformance suite (tests/contract, marker real_mage) against a throw-away real Mage 0.9.80.
+#
+# What it does, in order:
+#   1. makes sure mage-ai==0.9.80 is installed in its own venv (BFS_MAGE_VENV, default
+#      ~/.cache/backfill-sync/mage-ai-0.9.80; reused when present; needs about 1.4 GB, 2 GB free asked);
+#   2. creates a Mage project in a fresh temporary directory (its SQLite DB lives there too);
+#   3. starts Mage on 127.0.0.1 at a free port (never 6789), authentication on (0.9.80's default),
+#      in its own session (setsid) so that the whole process group can be stopped;
+#   4. creates the pipeline bfs_conformance with a no-op block and an Editor user, through the API;
+#   5. runs `pytest -m real_mage tests/contract` with the BFS_REAL_MAGE_* variables set;
+#   6. always stops the server's process group and removes the temporary directory (trap).
+#
+# Environment: BFS_MAGE_VENV (venv dir), BFS_MAGE_START_TIMEOUT (seconds, default 180),
+#              PYTEST (default .venv/bin/pytest); extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MAGE_VERSION=0.9.80
+VENV="${BFS_MAGE_VENV:-$HOME/.cache/backfill-sync/mage-ai-${MAGE_VERSION}}"
+START_TIMEOUT="${BFS_MAGE_START_TIMEOUT:-180}"
+PYTEST="${PYTEST:-.venv/bin/pytest}"
+PIPELINE=bfs_conformance
+EDITOR_EMAIL=bfs-editor@example.com
+EDITOR_PASSWORD=bfs-editor-password
+NEEDED_KB=$((2 * 1024 * 1024))
+
+say() { echo "[real-mage] $*" >&2; }
+
+install_mage() {
+  if [ -x "${VENV}/bin/mage" ]; then
+    return
+  fi
+  local parent free_kb
+  parent=$(dirname "${VENV}")
+  mkdir -p "${parent}"
+  free_kb=$(df -Pk "${parent}" | awk 'NR == 2 {print $4}')
+  if [ "${free_kb}" -lt "${NEEDED_KB}" ]; then
+    say "not enough disk for mage-ai: $((free_kb / 1024)) MB free under ${parent}, 2048 MB needed (the venv takes about 1.4 GB)."
+    say "free some space or point BFS_MAGE_VENV at a disk with room."
+    exit 1
+  fi
+  say "installing mage-ai==${MAGE_VERSION} into ${VENV} (2-3 minutes, once)"
+  python3 -m venv "${VENV}"
+  if ! { "${VENV}/bin/pip" install --quiet --upgrade pip &&
+         "${VENV}/bin/pip" install --quiet "mage-ai==${MAGE_VERSION}"; } >"${WORK}/pip.log" 2>&1; then
+    say "pip install failed; the end of its log:"
+    tail -20 "${WORK}/pip.log" >&2
+    rm -rf "${VENV}"
+    exit 1
+  fi
+}
+
+free_port() {
+  "${VENV}/bin/python" - <<'EOF'
+import socket
+while True:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    if port != 6789:
+        print(port)
+        break
+EOF
+}
+
+answers() {
+  local code
+  code=$(curl -s -o /dev/null -m 3 -w '%{http_code}' "${URL}/api/status" 2>/dev/null || true)
+  [ -n "${code}" ] && [ "${code}" != "000" ]
+}
+
+start_mage() {
+  (cd "${WORK}" && "${VENV}/bin/mage" init project >/dev/null 2>&1)
+  # No usage statistics leave this machine.
+  sed -i 's/^help_improve_mage: true/help_improve_mage: false/' "${WORK}/project/metadata.yaml"
+  (
+    cd "${WORK}"
+    export MAGE_DATA_DIR="${WORK}/.mage_data" REQUIRE_USER_AUTHENTICATION=True
+    export DISABLE_AUTO_BROWSER_OPEN=true ENABLE_OPEN_AI=false ENABLE_HUGGING_FACE=false SENTRY_DSN=
+    exec setsid "${VENV}/bin/mage" start project --host 127.0.0.1 --port "${PORT}" >"${WORK}/server.log" 2>&1 </dev/null
+  ) &
+  SERVER_PID=$!
+}
+
+wait_until_answering() {
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until answers; do
+    if ! kill -0 "${SERVER_PID}" 2>/dev/null; then
+      say "Mage exited while starting; the end of its log:"
+      tail -20 "${WORK}/server.log" >&2
+      exit 1
+    fi
+    if [ "${SECONDS}" -ge "${deadline}" ]; then
+      say "Mage did not answer within ${START_TIMEOUT}s"
+      exit 1
+    fi
+    sleep 1
+  done
+}
+
+stop_mage() {
+  if [ -n "${SERVER_PID:-}" ]; then
+    # setsid made the server a session leader: its pid is its process-group id.
+    kill -TERM -- "-${SERVER_PID}" 2>/dev/null || true
+    for _ in $(seq 1 20); do
+      kill -0 -- "-${SERVER_PID}" 2>/dev/null || break
+      sleep 0.5
+    done
+    kill -KILL -- "-${SERVER_PID}" 2>/dev/null || true
+  fi
+  rm -rf "${WORK}"
+}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bfs-real-mage.XXXXXX")
+SERVER_PID=
+trap stop_mage EXIT
+install_mage
+PORT=$(free_port)
+URL="http://127.0.0.1:${PORT}"
+say "starting Mage ${MAGE_VERSION} on ${URL} (project in ${WORK})"
+start_mage
+wait_until_answering
+say "Mage answers; creating pipeline ${PIPELINE} and the Editor user"
+"${VENV}/bin/python" scripts/real_mage_setup.py "${URL}" "${PIPELINE}" "${EDITOR_EMAIL}" "${EDITOR_PASSWORD}"
+
+export BFS_REAL_MAGE_URL="${URL}" BFS_REAL_MAGE_PIPELINE="${PIPELINE}"
+export BFS_REAL_MAGE_EDITOR_EMAIL="${EDITOR_EMAIL}" BFS_REAL_MAGE_EDITOR_PASSWORD="${EDITOR_PASSWORD}"
+"${PYTEST}" -m real_mage tests/contract "$@"
