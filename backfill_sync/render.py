@@ -401,15 +401,32 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = GITHUB_COMMENT_LIMIT) -
 def _fit_markdown(
     head: list[str], rows: list[str], tail: list[str], sections: list[tuple[str, str]], max_chars: int
 ) -> str:
-    shown_rows, shown_sections = len(rows), len(sections)
-    while True:
-        text = _assemble_markdown(head, rows, shown_rows, tail, sections, shown_sections)
-        if len(text) <= max_chars or (shown_rows == 0 and shown_sections == 0):
-            return text
-        if shown_sections:
-            shown_sections -= 1
+    """Drop details sections from the end, then table rows, until the comment fits."""
+
+    def build(shown_rows: int, shown_sections: int) -> str:
+        return _assemble_markdown(head, rows, shown_rows, tail, sections, shown_sections)
+
+    # Each section is longer than its name in the "not shown" line, so length grows with what is shown
+    # and a binary search finds the most that fits without rebuilding a huge comment once per section.
+    shown_sections = _most_that_fits(len(sections), lambda n: len(build(len(rows), n)) <= max_chars)
+    if shown_sections is not None:
+        return build(len(rows), shown_sections)
+    shown_rows = _most_that_fits(len(rows), lambda n: len(build(n, 0)) <= max_chars)
+    return build(shown_rows or 0, 0)
+
+
+def _most_that_fits(total: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest n in 0..total with fits(n), for a monotonic `fits`; None when not even 0 fits."""
+    if not fits(0):
+        return None
+    low, high = 0, total
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
         else:
-            shown_rows -= 1
+            high = middle - 1
+    return low
 
 
 def _assemble_markdown(
