@@ -73,6 +73,8 @@ def diff_fields(before: Comparable, after: Comparable) -> tuple[FieldChange, ...
 
 def nested_details(before: Any, after: Any) -> tuple[str, ...]:
     """One line per changed key of a JSON object, e.g. `region: 'eu' -> 'us'`, via deepdiff."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return ()  # a create (None -> object): the whole value is the change, keys add nothing
     diff = DeepDiff(before, after, ignore_order=False, verbose_level=2)
     lines: list[str] = []
     for path, change in diff.get("values_changed", {}).items():
