@@ -237,3 +237,33 @@ class Plan:
 
     def actions(self) -> tuple[Action, ...]:
         return tuple(action for item in self.items() for action in item.actions)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Apply results: what happened to each plan item.
+
+Outcome = Literal["done", "unchanged", "failed", "stale", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What apply did to one plan item: the steps that happened, and how it ended."""
+
+    pipeline_uuid: str
+    name: str
+    live_id: int | None
+    outcome: Outcome
+    steps: tuple[str, ...] = ()
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    items: tuple[ItemResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(item.outcome in ("done", "unchanged") for item in self.items)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for item in self.items if item.outcome == outcome)

@@ -18,10 +18,13 @@ from backfill_sync.datetimes import format_iso
 from backfill_sync.models import (
     Action,
     ActionKind,
+    ApplyResult,
     DesiredBackfill,
     FieldChange,
+    ItemResult,
     JsonObject,
     LiveBackfill,
+    Outcome,
     PipelinePlan,
     Plan,
     PlanItem,
@@ -524,3 +527,61 @@ def _fence_for(body: str) -> str:
     # A fence must be longer than any backtick run inside, or a value could close the block early.
     longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
     return "`" * max(3, longest + 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Apply results
+
+APPLY_OUTCOMES: tuple[Outcome, ...] = ("done", "unchanged", "failed", "stale", "blocked")
+_OUTCOME_STYLES: dict[Outcome, str] = {
+    "done": "green",
+    "unchanged": "dim",
+    "failed": "red",
+    "stale": "yellow",
+    "blocked": "yellow",
+}
+
+
+def render_apply_text(result: ApplyResult, *, color: bool) -> str:
+    """One line per backfill (what happened, in order), then a summary line."""
+    paint = _painter(color)
+    lines = [_apply_line(item, paint) for item in result.items]
+    return "\n".join(["", *lines, render_apply_summary(result)]) + "\n"
+
+
+def render_apply_summary(result: ApplyResult) -> str:
+    counts = ", ".join(f"{result.count(outcome)} {outcome}" for outcome in APPLY_OUTCOMES)
+    if result.ok:
+        return f"Apply complete: {counts}."
+    return f"Apply incomplete: {counts}. Fix the cause and run apply again; done steps are not repeated."
+
+
+def render_apply_json(result: ApplyResult) -> str:
+    return json.dumps(apply_to_dict(result), indent=2) + "\n"
+
+
+def apply_to_dict(result: ApplyResult) -> JsonObject:
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "ok": result.ok,
+        "summary": {outcome: result.count(outcome) for outcome in APPLY_OUTCOMES},
+        "items": [
+            {
+                "pipeline_uuid": item.pipeline_uuid,
+                "name": item.name,
+                "live_id": item.live_id,
+                "outcome": item.outcome,
+                "steps": list(item.steps),
+                "message": item.message,
+            }
+            for item in result.items
+        ],
+    }
+
+
+def _apply_line(item: ItemResult, paint: Paint) -> str:
+    label = paint(f"{item.outcome:<9}", _OUTCOME_STYLES[item.outcome])
+    ident = f" (id {item.live_id})" if item.live_id is not None else ""
+    steps = f": {', '.join(item.steps)}" if item.steps else ""
+    message = f" -- {item.message}" if item.message else ""
+    return f"{label} {item.pipeline_uuid}/{item.name}{ident}{steps}{message}"
