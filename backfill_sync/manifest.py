@@ -37,8 +37,10 @@ def find_manifest_files(paths: Sequence[str]) -> list[Path]:
                 problems.append(f"{text}: no *.yaml or *.yml manifests in this folder")
         elif path.is_file():
             found.append(path)
-        else:
+        elif paths:
             problems.append(f"{text}: no such file or folder")
+        else:
+            problems.append(f"{text}: no such folder (the default when no PATH is given)")
     if problems:
         raise UsageError("; ".join(problems))
     return _unique(found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -102,14 +103,22 @@ def _violations_of(error: ValidationError, document: Document) -> list[Violation
         missing = [key for key in error.validator_value if key not in error.instance]
         return [document.violation(path, f"missing required key {key!r}") for key in missing]
     if error.validator == "additionalProperties":
-        allowed = ", ".join(schema.get("properties", {}))
-        extra = [key for key in error.instance if key not in schema.get("properties", {})]
-        message = "unknown key {!r}; allowed keys: " + allowed
-        return [document.violation((*path, key), message.format(key), at_key=True) for key in extra]
+        known = schema.get("properties", {})
+        extra = [key for key in error.instance if key not in known]
+        return [document.violation((*path, key), _unknown_key(key, known), at_key=True) for key in extra]
     message = schema.get("errorMessage") or _generic_message(error)
     if error.validator != "not" and _is_scalar(error.instance):
         message += f" (got {_show(error.instance)})"
     return [document.violation(path, message)]
+
+
+def _unknown_key(key: str, known: dict[str, Any]) -> str:
+    # Keys the schema only names to forbid (block_uuid) are not suggested.
+    allowed = [name for name, rule in known.items() if "not" not in rule]
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"unknown key {key!r}; did you mean {close[0]!r}?"
+    return f"unknown key {key!r}; allowed keys: {', '.join(allowed)}"
 
 
 def _generic_message(error: ValidationError) -> str:
@@ -238,8 +247,9 @@ def check_backfill_window(
 
 
 def _matches_grammar(value: str) -> bool:
-    # Values off the grammar were reported by the schema already; only real-date errors are left here.
-    return _DATETIME_GRAMMAR.fullmatch(value) is not None
+    # Values off the grammar were reported by the schema already (jsonschema uses re.search, as here);
+    # whatever it let through is parsed, so nothing slips past both.
+    return _DATETIME_GRAMMAR.search(value) is not None
 
 
 def _schedule(start: Any, end: Any, backfill: dict[str, Any]) -> Schedule | None:

@@ -136,12 +136,12 @@ class _Builder:
 
     def _build_sequence(self, node: SequenceNode, path: FieldPath) -> list[Any]:
         if node.tag != _SEQUENCE_TAG:
-            self._problem(node, path, f"unsupported YAML tag {node.tag}: manifests hold plain data")
+            self._problem(node, path, _unsupported_tag(node))
         return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
 
     def _build_mapping(self, node: MappingNode, path: FieldPath) -> dict[str, Any]:
         if node.tag != _MAPPING_TAG:
-            self._problem(node, path, f"unsupported YAML tag {node.tag}: manifests hold plain data")
+            self._problem(node, path, _unsupported_tag(node))
         result: dict[str, Any] = {}
         first_lines: dict[str, int] = {}
         merges: list[Node] = []
@@ -187,7 +187,7 @@ class _Builder:
 
     def _build_scalar(self, node: ScalarNode, path: FieldPath) -> Any:
         if node.tag not in _SCALAR_TAGS:
-            self._problem(node, path, f"unsupported YAML tag {node.tag}: manifests hold plain data")
+            self._problem(node, path, _unsupported_tag(node))
             return None
         value = self.loader.construct_object(node)
         if isinstance(value, float) and not math.isfinite(value):
@@ -199,3 +199,8 @@ def _duplicate_message(key: str, first_line: int) -> str:
     return (
         f"duplicate key {key!r} (first set on line {first_line}): YAML would silently keep only the last one"
     )
+
+
+def _unsupported_tag(node: Node) -> str:
+    tag = "!!" + node.tag.removeprefix(_TAG) if node.tag.startswith(_TAG) else node.tag
+    return f"unsupported YAML tag {tag}: manifests hold plain data (strings, numbers, lists, mappings)"
