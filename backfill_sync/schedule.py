@@ -15,8 +15,9 @@ def count_runs(schedule: Schedule) -> int:
     if schedule.end < schedule.start:
         return 0
     if schedule.interval_type in _FIXED_SECONDS:
-        step = timedelta(seconds=_FIXED_SECONDS[schedule.interval_type] * schedule.interval_units)
-        return (schedule.end - schedule.start) // step + 1
+        # Integer microseconds: a timedelta of a huge step would overflow.
+        step = _FIXED_SECONDS[schedule.interval_type] * schedule.interval_units * 1_000_000
+        return _micros(schedule.end - schedule.start) // step + 1
     months = schedule.interval_units * (12 if schedule.interval_type == "year" else 1)
     count, current = 0, schedule.start
     while current <= schedule.end:
@@ -26,6 +27,10 @@ def count_runs(schedule: Schedule) -> int:
             break
         current = stepped
     return count
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _add_months(value: datetime, months: int) -> datetime | None:
