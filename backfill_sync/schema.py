@@ -17,7 +17,7 @@ from jsonschema.protocols import Validator
 from backfill_sync.datetimes import MANIFEST_DATETIME_PATTERN, parse_manifest_datetime
 from backfill_sync.document import Document, FieldPath, format_path
 from backfill_sync.models import INTERVAL_TYPES, Schedule, Violation
-from backfill_sync.schedule import count_runs
+from backfill_sync.schedule import count_runs, next_run_date
 
 SCHEMA_RESOURCE = "backfill-manifest.schema.json"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -49,8 +49,12 @@ def _is_strict_integer(_checker: object, instance: object) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+MAX_MAGE_INTEGER = 2_147_483_647  # Mage's Integer columns (interval_units, id); the schema's maximum
+
+
 def _positive_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+    valid = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_MAGE_INTEGER
+    return value if valid else None  # type: ignore[return-value]
 
 
 _ManifestValidator = validators.extend(
@@ -235,15 +239,31 @@ def check_backfill_window(
         message = "is before start_datetime: Mage would create no runs"
         return [*found, document.violation((*path, "end_datetime"), message)]
     schedule = _schedule(start, end, backfill)
-    if schedule is not None:
-        runs = count_runs(schedule)
-        if runs > max_runs:
-            message = (
-                f"implies {runs} pipeline runs, more than --max-runs {max_runs}: "
-                "narrow the window, use a longer interval, or raise --max-runs"
-            )
-            found.append(document.violation(path, message))
+    if schedule is None:
+        return found
+    if _steps_past_the_calendar(schedule):
+        message = (
+            "the step after end_datetime would pass 9999-12-31, where Mage fails computing run dates: "
+            "use a smaller interval_units or an earlier end_datetime"
+        )
+        return [*found, document.violation((*path, "interval_units"), message)]
+    runs = count_runs(schedule)
+    if runs > max_runs:
+        message = (
+            f"implies {runs} pipeline runs, more than --max-runs {max_runs}: "
+            "narrow the window, use a longer interval, or raise --max-runs"
+        )
+        found.append(document.violation(path, message))
     return found
+
+
+def _steps_past_the_calendar(schedule: Schedule) -> bool:
+    # Mage adds one more step after the last run before it stops (`while current <= end`); if that step
+    # cannot be represented it raises instead of stopping. Checking from end_datetime is the safe bound.
+    try:
+        return next_run_date(schedule, schedule.end) is None
+    except OverflowError:  # the step itself is larger than a timedelta can hold
+        return True
 
 
 def _matches_grammar(value: str) -> bool:

@@ -151,11 +151,25 @@ def test_semantic_violations(entry, expected):
     assert messages(manifest(entry)) == [expected]
 
 
-def test_the_largest_step_is_counted_without_overflow():
-    entry = backfill(
-        interval_type="week", interval_units=2**31 - 1, end_datetime="9999-12-31T23:59:59.999999"
-    )
-    assert messages(manifest(entry), max_runs=1) == []
+PAST_THE_CALENDAR = (
+    "backfills[0].interval_units: the step after end_datetime would pass 9999-12-31, where Mage fails "
+    "computing run dates: use a smaller interval_units or an earlier end_datetime"
+)
+
+
+@pytest.mark.parametrize(
+    ("interval_type", "units", "end", "expected"),
+    [
+        pytest.param("week", 2**31 - 1, "2024-02-01", [PAST_THE_CALENDAR], id="step-beyond-timedelta"),
+        pytest.param("day", 1, "9999-12-31", [PAST_THE_CALENDAR], id="last-day-of-the-calendar"),
+        pytest.param("year", 8000, "2024-02-01", [PAST_THE_CALENDAR], id="years-beyond-9999"),
+        pytest.param("day", 1, "9999-12-30", [], id="one-day-before-the-end"),
+        pytest.param("month", 12 * 7975, "2024-02-01", [], id="large-but-representable"),
+    ],
+)
+def test_steps_that_mage_cannot_compute_are_refused(interval_type, units, end, expected):
+    entry = backfill(interval_type=interval_type, interval_units=units, end_datetime=end)
+    assert messages(manifest(entry), max_runs=10**9) == expected
 
 
 @pytest.mark.parametrize(
