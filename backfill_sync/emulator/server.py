@@ -44,12 +44,15 @@ class EmulatorServer:
         self._httpd = _HTTPServer((config.host, config.port), _Handler)
         self._httpd.emulator = self
         self._scheduler = Scheduler(self.store, config.tick_seconds)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="emulator-http", daemon=True)
+        self._thread = threading.Thread(target=self._serve_forever, name="emulator-http", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def _serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.05)  # a short poll makes stop() quick
 
     def start(self) -> None:
         self._thread.start()
