@@ -19,15 +19,20 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
-    def error(self) -> dict[str, Any] | None:
+    def error(self) -> Any:
         return self.body.get("error") if isinstance(self.body, dict) else None
 
 
 def call(
-    url: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+    url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
 ) -> Answer:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=15)
     try:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         all_headers = {"Content-Type": "application/json", **(headers or {})}
@@ -50,7 +55,9 @@ def jwt_payload(jwt: str) -> dict[str, Any]:
 
 def login(url: str, email: str, password: str) -> str:
     """The raw token of a fresh session (the `token` claim of the JWT Mage hands out)."""
-    answer = call(url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": email, "password": password}})
+    answer = call(
+        url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": email, "password": password}}
+    )
     return str(jwt_payload(answer.body["session"]["token"])["token"])
 
 

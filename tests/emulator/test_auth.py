@@ -32,7 +32,10 @@ def test_key_without_token_is_a_403_in_a_200(server):
 
 def test_login_hands_out_a_jwt_around_the_raw_token(server):
     answer = call(
-        server.url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": "admin@admin.com", "password": "admin"}}
+        server.url,
+        "POST",
+        "/api/sessions",
+        {"api_key": API_KEY, "session": {"email": "admin@admin.com", "password": "admin"}},
     )
     session = answer.body["session"]
     claims = jwt_payload(session["token"])
@@ -57,7 +60,10 @@ def test_login_hands_out_a_jwt_around_the_raw_token(server):
 )
 def test_token_presentations(server, how, status, error_type):
     session = call(
-        server.url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": "admin", "password": "admin"}}
+        server.url,
+        "POST",
+        "/api/sessions",
+        {"api_key": API_KEY, "session": {"email": "admin", "password": "admin"}},
     ).body["session"]
     jwt = session["token"]
     raw = jwt_payload(jwt)["token"]
@@ -84,9 +90,17 @@ def test_token_presentations(server, how, status, error_type):
 
 def test_post_reads_the_key_from_the_body_not_the_query(server, owner):
     bearer = {"Authorization": f"Bearer {owner.token}"}
-    in_query = call(server.url, "POST", f"/api/pipelines/{PIPELINE}/backfills?api_key={API_KEY}", {"backfill": {}}, bearer)
+    in_query = call(
+        server.url, "POST", f"/api/pipelines/{PIPELINE}/backfills?api_key={API_KEY}", {"backfill": {}}, bearer
+    )
     assert in_query.status == 401
-    in_body = call(server.url, "POST", f"/api/pipelines/{PIPELINE}/backfills", {"api_key": API_KEY, "backfill": {}}, bearer)
+    in_body = call(
+        server.url,
+        "POST",
+        f"/api/pipelines/{PIPELINE}/backfills",
+        {"api_key": API_KEY, "backfill": {}},
+        bearer,
+    )
     assert in_body.status == 200
     assert in_body.error is None
     put_body_key = call(server.url, "PUT", "/api/backfills/1", {"api_key": API_KEY, "backfill": {}}, bearer)
@@ -94,12 +108,20 @@ def test_post_reads_the_key_from_the_body_not_the_query(server, owner):
 
 
 def test_bad_password_and_missing_key_on_login(server):
-    bad = call(server.url, "POST", "/api/sessions", {"session": {"email": "admin@admin.com", "password": "no"}}, {"X-API-KEY": API_KEY})
+    bad = call(
+        server.url,
+        "POST",
+        "/api/sessions",
+        {"session": {"email": "admin@admin.com", "password": "no"}},
+        {"X-API-KEY": API_KEY},
+    )
     assert (bad.status, bad.error) == (
         200,
         {"code": 404, "message": "Email/username and/or password invalid.", "type": "record_not_found"},
     )
-    no_key = call(server.url, "POST", "/api/sessions", {"session": {"email": "admin@admin.com", "password": "admin"}})
+    no_key = call(
+        server.url, "POST", "/api/sessions", {"session": {"email": "admin@admin.com", "password": "admin"}}
+    )
     assert no_key.status == 401
 
 
@@ -110,7 +132,11 @@ def test_a_login_rewrites_every_later_404_message():
         failed = call(server.url, "POST", "/api/sessions", {"session": {"email": "admin", "password": "no"}})
         assert failed.error["type"] == "record_not_found"
         after = call(server.url, "GET", "/api/backfills/999").error
-        assert after == {"code": 404, "message": "Email/username and/or password invalid.", "type": "record_not_found"}
+        assert after == {
+            "code": 404,
+            "message": "Email/username and/or password invalid.",
+            "type": "record_not_found",
+        }
 
 
 def test_http_error_codes_flag_makes_handled_errors_real(owner):
@@ -121,7 +147,11 @@ def test_http_error_codes_flag_makes_handled_errors_real(owner):
 
 
 def test_editor_may_create_with_a_name_only(editor):
-    dated = editor("POST", f"/api/pipelines/{PIPELINE}/backfills", {"backfill": {"name": "n", "start_datetime": "2024-01-01"}})
+    dated = editor(
+        "POST",
+        f"/api/pipelines/{PIPELINE}/backfills",
+        {"backfill": {"name": "n", "start_datetime": "2024-01-01"}},
+    )
     assert dated.error == {
         "code": 403,
         "message": "write of start_datetime on create is disabled for backfills.",
@@ -154,10 +184,15 @@ def test_viewer_may_read_but_not_write(server, owner):
 
 def test_no_auth_needs_nothing_and_ignores_wrong_credentials():
     with EmulatorServer(EmulatorConfig(pipelines=(PIPELINE,), auth_on=False)) as server:
-        assert call(server.url, "GET", LIST).body == {"backfills": [], "metadata": {"count": 0, "next": False}}
+        assert call(server.url, "GET", LIST).body == {
+            "backfills": [],
+            "metadata": {"count": 0, "next": False},
+        }
         wrong = call(server.url, "GET", f"{LIST}&api_key=wrong", headers={"Authorization": "Bearer garbage"})
         assert wrong.status == 200
         assert wrong.error is None
-        created = call(server.url, "POST", f"/api/pipelines/{PIPELINE}/backfills", {"backfill": {"name": "n", "foo": 1}})
+        created = call(
+            server.url, "POST", f"/api/pipelines/{PIPELINE}/backfills", {"backfill": {"name": "n", "foo": 1}}
+        )
         assert created.body["backfill"]["name"] == "n"
         assert login(server.url, "admin@admin.com", "admin")

@@ -1,4 +1,4 @@
-"""Backfill create/list/detail/update/delete as measured on Mage 0.9.80 (mage-api.md §4.3–§4.7)."""
+"""Backfill create/list/detail/update/delete as measured on Mage 0.9.80 (mage-api.md §4.3 to §4.7)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,31 @@ import pytest
 from tests.emulator.conftest import OTHER_PIPELINE, PIPELINE
 
 KEYS = [
-    "block_uuid", "completed_at", "created_at", "end_datetime", "failed_at", "interval_type", "interval_units",
-    "metrics", "name", "pipeline_schedule_id", "pipeline_uuid", "settings", "start_datetime", "started_at",
-    "status", "updated_at", "variables", "id",
-]  # fmt: skip
-SCHEDULE = {"start_datetime": "2024-01-01", "end_datetime": "2024-01-05", "interval_type": "day", "interval_units": 1}
+    "block_uuid",
+    "completed_at",
+    "created_at",
+    "end_datetime",
+    "failed_at",
+    "interval_type",
+    "interval_units",
+    "metrics",
+    "name",
+    "pipeline_schedule_id",
+    "pipeline_uuid",
+    "settings",
+    "start_datetime",
+    "started_at",
+    "status",
+    "updated_at",
+    "variables",
+    "id",
+]
+SCHEDULE = {
+    "start_datetime": "2024-01-01",
+    "end_datetime": "2024-01-05",
+    "interval_type": "day",
+    "interval_units": 1,
+}
 CREATE = f"/api/pipelines/{PIPELINE}/backfills"
 
 
@@ -30,9 +50,13 @@ def count(owner):
 
 def test_create_answers_18_keys_in_mage_order(owner):
     created = owner.create(
-        PIPELINE, name="bf1", start_datetime="2024-01-01T00:00:00Z", end_datetime="2024-01-05T00:00:00Z",
-        interval_type="day", interval_units=1,
-    )  # fmt: skip
+        PIPELINE,
+        name="bf1",
+        start_datetime="2024-01-01T00:00:00Z",
+        end_datetime="2024-01-05T00:00:00Z",
+        interval_type="day",
+        interval_units=1,
+    )
     assert list(created) == KEYS
     assert created["status"] is None
     assert created["start_datetime"] == "2024-01-01 00:00:00"
@@ -45,7 +69,10 @@ def test_create_answers_18_keys_in_mage_order(owner):
     ("fields", "expected"),
     [
         pytest.param(
-            {"start_datetime": "2024-03-01T00:00:00+02:00", "end_datetime": "2024-03-02T00:00:00.123456+02:00"},
+            {
+                "start_datetime": "2024-03-01T00:00:00+02:00",
+                "end_datetime": "2024-03-02T00:00:00.123456+02:00",
+            },
             {"start_datetime": "2024-03-01 00:00:00", "end_datetime": "2024-03-02 00:00:00.123456"},
             id="offset-dropped-not-converted",
         ),
@@ -58,7 +85,13 @@ def test_create_answers_18_keys_in_mage_order(owner):
         pytest.param({"interval_units": "2"}, {"interval_units": 2}, id="numeric-text-units"),
         pytest.param({"interval_units": "abc"}, {"interval_units": "abc"}, id="junk-units-kept"),
         pytest.param(
-            {"foo": "bar", "status": "running", "id": 999, "pipeline_uuid": "other", "started_at": "2020-01-01"},
+            {
+                "foo": "bar",
+                "status": "running",
+                "id": 999,
+                "pipeline_uuid": "other",
+                "started_at": "2020-01-01",
+            },
             {"status": None, "pipeline_uuid": PIPELINE, "started_at": None},
             id="unknown-and-read-only-ignored",
         ),
@@ -76,7 +109,12 @@ def test_create_stores_values_as_sqlite_does(owner, fields, expected):
 )
 def test_create_without_payload_makes_an_all_null_row(owner, body):
     created = owner("POST", CREATE, body).body["backfill"]
-    assert [key for key in KEYS if created[key] is not None] == ["created_at", "pipeline_uuid", "updated_at", "id"]
+    assert [key for key in KEYS if created[key] is not None] == [
+        "created_at",
+        "pipeline_uuid",
+        "updated_at",
+        "id",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -99,11 +137,15 @@ def test_bad_interval_type_is_saved_and_poisons_the_row(owner):
     """Hazard 1: the 500 comes after the insert; every later read of the row fails."""
     good = owner.create(PIPELINE, name="good")
     answer = owner("POST", CREATE, {"backfill": {"name": "bad", "interval_type": "fortnight"}})
-    assert exception_of(answer).startswith("'fortnight' is not among the defined enum values. Enum name: intervaltype.")
+    assert exception_of(answer).startswith(
+        "'fortnight' is not among the defined enum values. Enum name: intervaltype."
+    )
     assert exception_of(owner.get(f"/api/backfills?pipeline_uuid={PIPELINE}")).startswith("'fortnight'")
     poisoned_id = good["id"] + 1
     for method in ("GET", "PUT", "DELETE"):
-        assert exception_of(owner(method, f"/api/backfills/{poisoned_id}", {"backfill": {}})).startswith("'fortnight'")
+        assert exception_of(owner(method, f"/api/backfills/{poisoned_id}", {"backfill": {}})).startswith(
+            "'fortnight'"
+        )
     assert exception_of(owner.put(good["id"], interval_type="Hour")).startswith("'Hour'")
     assert exception_of(owner.get(f"/api/backfills/{good['id']}")).startswith("'Hour'")
 
@@ -111,12 +153,34 @@ def test_bad_interval_type_is_saved_and_poisons_the_row(owner):
 @pytest.mark.parametrize(
     ("method", "path", "raw", "exception"),
     [
-        pytest.param("POST", "/api/pipelines/nope_pipe/backfills", b"{}", "Pipeline nope_pipe does not exist.", id="post"),
-        pytest.param("GET", "/api/pipelines/nope_pipe/backfills", None, "Pipeline nope_pipe does not exist.", id="list"),
-        pytest.param("PUT", "/api/pipelines/nope_pipe/backfills/1", b"{}", "Pipeline nope_pipe does not exist.", id="put"),
-        pytest.param("POST", "/api/backfills", b"{}", "'NoneType' object has no attribute 'uuid'", id="no-parent"),
+        pytest.param(
+            "POST",
+            "/api/pipelines/nope_pipe/backfills",
+            b"{}",
+            "Pipeline nope_pipe does not exist.",
+            id="post",
+        ),
+        pytest.param(
+            "GET", "/api/pipelines/nope_pipe/backfills", None, "Pipeline nope_pipe does not exist.", id="list"
+        ),
+        pytest.param(
+            "PUT",
+            "/api/pipelines/nope_pipe/backfills/1",
+            b"{}",
+            "Pipeline nope_pipe does not exist.",
+            id="put",
+        ),
+        pytest.param(
+            "POST", "/api/backfills", b"{}", "'NoneType' object has no attribute 'uuid'", id="no-parent"
+        ),
         pytest.param("POST", CREATE, b"not json", "Expecting value: line 1 column 1 (char 0)", id="not-json"),
-        pytest.param("GET", "/api/backfills?_limit=abc", None, "invalid literal for int() with base 10: 'abc'", id="limit"),
+        pytest.param(
+            "GET",
+            "/api/backfills?_limit=abc",
+            None,
+            "invalid literal for int() with base 10: 'abc'",
+            id="limit",
+        ),
     ],
 )
 def test_unhandled_failures_are_500_bodies_in_http_200(owner, method, path, raw, exception):
@@ -188,10 +252,16 @@ def test_run_count_keys_follow_the_flag_and_the_fields(owner, flag, included):
 
 def test_detail_preview_returns_limit_plus_one_dates(owner):
     created = owner.create(
-        PIPELINE, name="h", start_datetime="2024-01-02T06:30:00Z", end_datetime="2024-01-04T06:30:00Z",
-        interval_type="hour", interval_units=6,
-    )  # fmt: skip
-    body = owner.get(f"/api/backfills/{created['id']}?include_run_count=true&include_preview_runs=true&_limit=3").body
+        PIPELINE,
+        name="h",
+        start_datetime="2024-01-02T06:30:00Z",
+        end_datetime="2024-01-04T06:30:00Z",
+        interval_type="hour",
+        interval_units=6,
+    )
+    body = owner.get(
+        f"/api/backfills/{created['id']}?include_run_count=true&include_preview_runs=true&_limit=3"
+    ).body
     backfill = body["backfill"]
     assert backfill["total_run_count"] == 9
     assert len(backfill["pipeline_run_dates"]) == 4
@@ -210,16 +280,25 @@ def test_detail_preview_returns_limit_plus_one_dates(owner):
     ("fields", "dates"),
     [
         pytest.param(
-            {"start_datetime": "2024-01-31", "end_datetime": "2024-06-30", "interval_type": "month", "interval_units": 1},
+            {
+                "start_datetime": "2024-01-31",
+                "end_datetime": "2024-06-30",
+                "interval_type": "month",
+                "interval_units": 1,
+            },
             ["2024-01-31", "2024-02-29", "2024-03-29", "2024-04-29", "2024-05-29", "2024-06-29"],
             id="month-drift",
         ),
         pytest.param(
-            {"start_datetime": "2024-01-01", "end_datetime": "2024-01-01T02:00", "interval_type": "custom",
-             "interval_units": 5400},
+            {
+                "start_datetime": "2024-01-01",
+                "end_datetime": "2024-01-01T02:00",
+                "interval_type": "custom",
+                "interval_units": 5400,
+            },
             ["2024-01-01T00:00:00", "2024-01-01T01:30:00"],
             id="custom-seconds",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_preview_dates(owner, fields, dates):
@@ -239,7 +318,9 @@ def test_missing_backfill_is_a_404_in_a_200(owner, pk):
 
 def test_put_is_partial_and_ignores_nulls_and_unknown_keys(owner):
     created = owner.create(PIPELINE, name="bf1", variables={"x": 1}, **SCHEDULE)
-    renamed = owner.put(created["id"], name="renamed", variables=None, start_datetime=None, foo="bar", id=777).body
+    renamed = owner.put(
+        created["id"], name="renamed", variables=None, start_datetime=None, foo="bar", id=777
+    ).body
     backfill = renamed["backfill"]
     assert backfill["name"] == "renamed"
     assert backfill["variables"] == {"x": 1}
@@ -252,16 +333,25 @@ def test_put_is_partial_and_ignores_nulls_and_unknown_keys(owner):
 
 def test_put_through_another_pipeline_updates_anyway(owner):
     created = owner.create(PIPELINE, name="bf1")
-    answer = owner("PUT", f"/api/pipelines/{OTHER_PIPELINE}/backfills/{created['id']}", {"backfill": {"name": "x"}})
+    answer = owner(
+        "PUT", f"/api/pipelines/{OTHER_PIPELINE}/backfills/{created['id']}", {"backfill": {"name": "x"}}
+    )
     assert answer.body["backfill"]["pipeline_uuid"] == PIPELINE
     assert answer.body["backfill"]["name"] == "x"
 
 
 def test_put_bad_date_is_a_500_and_end_before_start_is_accepted(owner):
     created = owner.create(PIPELINE, name="bf1", **SCHEDULE)
-    assert exception_of(owner.put(created["id"], start_datetime="garbage")) == "Unknown string format: garbage"
+    assert (
+        exception_of(owner.put(created["id"], start_datetime="garbage")) == "Unknown string format: garbage"
+    )
     owner.put(created["id"], start_datetime="2024-02-10", end_datetime="2024-02-01")
-    assert owner.get(f"/api/backfills/{created['id']}?include_run_count=true").body["backfill"]["total_run_count"] == 0
+    assert (
+        owner.get(f"/api/backfills/{created['id']}?include_run_count=true").body["backfill"][
+            "total_run_count"
+        ]
+        == 0
+    )
 
 
 def test_patch_is_405(owner):
@@ -279,7 +369,9 @@ def test_units_below_one_answer_instead_of_hanging(owner, units):
     """Hazard 2 deviation: Mage would spin forever; the emulator answers a 500 that says so."""
     created = owner.create(PIPELINE, name="u", **SCHEDULE)
     assert owner.put(created["id"], interval_units=units).error is None
-    assert "would hang Mage" in exception_of(owner.get(f"/api/backfills/{created['id']}?include_run_count=true"))
+    assert "would hang Mage" in exception_of(
+        owner.get(f"/api/backfills/{created['id']}?include_run_count=true")
+    )
     assert "would hang Mage" in exception_of(owner.get("/api/backfills?include_run_count=true"))
     assert owner.get(f"/api/backfills/{created['id']}").error is None
 
