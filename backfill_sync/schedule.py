@@ -32,7 +32,10 @@ def count_runs(schedule: Schedule) -> int:
     """How many pipeline runs Mage creates when this backfill starts."""
     if schedule.end < schedule.start:
         return 0
-    step = fixed_step(schedule)
+    try:
+        step = fixed_step(schedule)
+    except OverflowError:  # a step longer than any datetime span: only the start date is a run
+        return 1
     if step is not None:
         return (schedule.end - schedule.start) // step + 1
     return _count_calendar_runs(schedule)
@@ -54,8 +57,8 @@ def fixed_step(schedule: Schedule) -> timedelta | None:
 
 def next_run_date(schedule: Schedule, current: datetime) -> datetime | None:
     """The date after `current`, or None when it would pass the last representable date."""
-    step = fixed_step(schedule)
     try:
+        step = fixed_step(schedule)
         if step is not None:
             return current + step
         return add_months(current, _months_per_step(schedule))

@@ -40,6 +40,7 @@ def walk_count(s: Schedule) -> int:
         pytest.param(schedule("2024-01-31", "2024-06-28", "month", 1), 5, id="month-drift-misses-end"),
         pytest.param(schedule("2000-01-01", "9999-12-31", "second", 1), 252_455_529_601, id="huge-fixed"),
         pytest.param(schedule("2024-02-29", "2030-03-01", "year", 1), 7, id="leap-day-yearly"),
+        pytest.param(schedule("2024-01-01", "9999-01-01", "week", 2**31 - 1), 1, id="step-beyond-datetime"),
     ],
 )
 def test_count_runs_matches_mage(window: Schedule, expected: int) -> None:
