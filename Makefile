@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck test-default test-real-mage clean
+.PHONY: install demo test lint typecheck test-default test-real-mage clean sync-schemas
 
 install: $(STAMP)
 
@@ -37,3 +37,7 @@ test-real-mage: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# schemas/ is the published copy (editors); the package ships the same bytes (tests/test_schema.py checks).
+sync-schemas:
+	cp schemas/backfill-manifest.schema.json backfill_sync/schemas/backfill-manifest.schema.json

@@ -16,7 +16,7 @@ _MANIFEST_RE = re.compile(MANIFEST_DATETIME_PATTERN)
 
 def parse_manifest_datetime(text: str) -> datetime:
     """Parse a manifest datetime into an aware UTC datetime; ValueError says what is wrong."""
-    if not _MANIFEST_RE.match(text):
+    if not _MANIFEST_RE.fullmatch(text):
         raise ValueError(
             f"{text!r} is not a date or datetime: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]"
         )

@@ -163,3 +163,115 @@ class RunCounts:
 
     total: int
     by_status: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Plans: what `plan` shows and `apply` carries out.
+
+ActionKind = Literal["create", "update", "start", "cancel", "restart", "delete"]
+ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
+
+# How far a backfill has got, as far as a plan cares: scheduler moves inside a class are not changes.
+StatusClass = Literal["never_started", "started", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One Mage field going from `before` to `after` (JSON values; datetimes as ISO strings)."""
+
+    field: str
+    before: Any
+    after: Any
+    details: tuple[str, ...] = ()  # for nested values: one line per changed key
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One step of a plan item. `runs` is the pipeline runs it sets off (start/restart) or stops (cancel)."""
+
+    kind: ActionKind
+    runs: int | None = None
+    blocked: str | None = None  # why it will not be carried out, when it will not
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.blocked is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    """Everything a plan does to one backfill, in order: create or update, then one status action."""
+
+    pipeline_uuid: str
+    name: str
+    desired: DesiredBackfill
+    live: LiveBackfill | None
+    changes: tuple[FieldChange, ...]
+    actions: tuple[Action, ...]
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    fingerprint: str | None = None  # of `live` when the plan was made (managed fields + status class)
+
+    @property
+    def live_id(self) -> int | None:
+        return None if self.live is None else self.live.id
+
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelinePlan:
+    """The plan for one pipeline (one manifest), plus the live backfills no manifest names."""
+
+    pipeline_uuid: str
+    items: tuple[PlanItem, ...]
+    unmanaged: tuple[LiveBackfill, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A whole plan: for one Mage URL, the items of every managed pipeline."""
+
+    mage_url: str
+    pipelines: tuple[PipelinePlan, ...]
+    allow_restart: bool = False
+
+    def items(self) -> tuple[PlanItem, ...]:
+        return tuple(item for pipeline in self.pipelines for item in pipeline.items)
+
+    def has_changes(self) -> bool:
+        return any(item.has_changes() for item in self.items())
+
+    def actions(self) -> tuple[Action, ...]:
+        return tuple(action for item in self.items() for action in item.actions)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Apply results: what happened to each plan item.
+
+Outcome = Literal["done", "unchanged", "failed", "stale", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What apply did to one plan item: the steps that happened, and how it ended."""
+
+    pipeline_uuid: str
+    name: str
+    live_id: int | None
+    outcome: Outcome
+    steps: tuple[str, ...] = ()
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    items: tuple[ItemResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(item.outcome in ("done", "unchanged") for item in self.items)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for item in self.items if item.outcome == outcome)

@@ -14,14 +14,14 @@ from typing import Any
 API_KEY = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"  # Mage's public key, the same on every install
 OWNER = {"email": "admin@admin.com", "password": "admin"}
 # The block must never fetch anything: the contract tests really run its backfills.
-NOOP_BLOCK = '''if "custom" not in globals():
+NOOP_BLOCK = """if "custom" not in globals():
     from mage_ai.data_preparation.decorators import custom
 
 
 @custom
 def noop(*args, **kwargs):
     return {"ok": 1}
-'''
+"""
 
 
 def call(url: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -68,7 +68,9 @@ def ensure_editor(url: str, token: str, email: str, password: str) -> None:
     }
     # Mage 0.9.80 answers 500 ('CachingQuery' ... 'from_self') yet creates the user: check by logging in.
     call(url, "POST", "/api/users", {"user": user}, token)
-    login = call(url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": email, "password": password}})
+    login = call(
+        url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": email, "password": password}}
+    )
     if "session" not in login:
         sys.exit(f"the Editor user {email} cannot log in: {login.get('error')}")
 

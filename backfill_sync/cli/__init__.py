@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import click
 
 from backfill_sync import __version__
-from backfill_sync.cli import schema_cmd, validate_cmd
+from backfill_sync.cli import emulator_cmd, schema_cmd, validate_cmd
 from backfill_sync.cli.output import report_error
 from backfill_sync.errors import BackfillSyncError
 
@@ -42,6 +42,7 @@ def cli() -> None:
 
 cli.add_command(validate_cmd.validate)
 cli.add_command(schema_cmd.schema)
+cli.add_command(emulator_cmd.emulator)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

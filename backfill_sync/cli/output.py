@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from backfill_sync.cli.report import echo_annotations
 from backfill_sync.errors import BackfillSyncError, ManifestError
 
 
@@ -11,4 +12,5 @@ def report_error(exc: BackfillSyncError) -> None:
     if isinstance(exc, ManifestError):
         for violation in exc.violations:
             click.echo(str(violation), err=True)
+        echo_annotations(exc.violations, err=True)
     click.echo(f"Error: {exc}", err=True)

@@ -1,12 +1,93 @@
-"""`backfill-sync validate`: check manifests offline."""
+"""`backfill-sync validate`: check manifests offline and report every problem found."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
+from backfill_sync.cli.options import max_runs_option, pipeline_filter_options
+from backfill_sync.cli.report import echo_annotations, violations_json
+from backfill_sync.manifest import load_manifests
+from backfill_sync.models import Manifest, Violation
+from backfill_sync.schedule import count_runs
 
-@click.command()
+HELP = """Check backfill manifests offline: YAML, schema, and rules Mage itself does not check.
+
+PATHS are manifest files, or folders meaning their *.yaml/*.yml files (not recursive);
+the default is backfills/. One file per pipeline, named <pipeline_uuid>.yaml:
+
+\b
+    # yaml-language-server: $schema=../schemas/backfill-manifest.schema.json
+    pipeline_uuid: daily_sales
+    backfills:
+      - name: reload-2024-q1            # unique in the file
+        start_datetime: 2024-01-01      # date, or 2024-01-01T06:30:00[.ffffff][Z|+02:00]
+        end_datetime: 2024-03-31        # inclusive; naive values are UTC
+        interval_type: day              # second|minute|hour|day|week|month|year|custom
+        interval_units: 1               # integer >= 1; seconds for custom
+        variables: {region: eu}         # optional
+        state: started                  # optional: started | cancelled | absent
+
+\b
+Every problem is reported, one per line, as
+    file:line:col: field.path: message
+e.g. backfills/daily_sales.yaml:7:21: backfills[0].interval_type: must be one of second, ...
+         minute, hour, day, week, month, year, custom, in lower case (got "Hour")
+
+\b
+Also checked: end >= start, real dates, unique names, pipeline_uuid equal to the file name,
+one file per pipeline, at most --max-runs runs per backfill (counted as Mage counts them),
+duplicate keys, alias bombs, files over 1 MiB, non-UTF-8 bytes. `backfill-sync schema` prints
+the JSON Schema. Under GitHub Actions (GITHUB_ACTIONS=true) problems are also printed as
+::error annotations. Exit code 0 when everything is valid, 1 otherwise.
+"""
+
+
+@click.command(help=HELP)
 @click.argument("paths", nargs=-1, type=click.Path())
-def validate(paths: tuple[str, ...]) -> int:
-    """Validate manifests (being written)."""
-    raise click.ClickException("validate is not implemented yet")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per problem and a summary. json: a list of {file, line, col, path, message}.",
+)
+@max_runs_option
+@pipeline_filter_options
+def validate(
+    paths: tuple[str, ...],
+    output_format: str,
+    max_runs: int,
+    pipelines: tuple[str, ...],
+    excludes: tuple[str, ...],
+) -> int:
+    manifests, violations = load_manifests(paths, max_runs, include=pipelines, exclude=excludes)
+    if output_format == "json":
+        click.echo(violations_json(violations))
+        # Annotations go to stderr here so stdout stays one JSON document (the runner reads both).
+        echo_annotations(violations, err=True)
+    else:
+        echo_annotations(violations)
+        for violation in violations:
+            click.echo(str(violation))
+        click.echo(summarise(manifests, violations))
+    return 1 if violations else 0
+
+
+def summarise(manifests: Sequence[Manifest], violations: Sequence[Violation]) -> str:
+    """`4 manifests valid (7 backfills, 1234 runs)`, or how many problems were found where."""
+    if violations:
+        files = len({violation.file for violation in violations})
+        return f"{_plural(len(violations), 'problem')} in {_plural(files, 'file')}"
+    backfills = [backfill for manifest in manifests for backfill in manifest.backfills]
+    runs = sum(count_runs(backfill.schedule) for backfill in backfills)
+    return (
+        f"{_plural(len(manifests), 'manifest')} valid "
+        f"({_plural(len(backfills), 'backfill')}, {_plural(runs, 'run')})"
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

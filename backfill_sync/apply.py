@@ -1,0 +1,225 @@
+"""Carry out exactly the plan that was shown, backfill by backfill, and report what happened to each.
+
+Every item is re-read from Mage before it is written. Progress that is the plan's own (fields already
+updated, status already moved toward the target) is accepted, so a second apply finishes an interrupted
+one without repeating what succeeded; anything else that changed makes the item stale and it is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Protocol
+
+from backfill_sync.compare import desired_fields, diff_fields, live_fields, status_class
+from backfill_sync.errors import BackfillSyncError, StalePlanError
+from backfill_sync.models import (
+    Action,
+    ApplyResult,
+    BackfillFields,
+    DesiredBackfill,
+    ItemResult,
+    LiveBackfill,
+    Outcome,
+    Plan,
+    PlanItem,
+    StatusClass,
+    StatusCommand,
+)
+from backfill_sync.plan import UNFINISHED_RUN_STATUSES, find_match, plan_item
+
+DEFAULT_PARALLELISM = 4
+DEFAULT_MAX_TOTAL_RUNS = 10_000
+
+
+class BackfillWriter(Protocol):
+    """What apply needs from Mage (MageClient provides it; tests may fake it)."""
+
+    def get_backfill(self, backfill_id: int) -> LiveBackfill | None: ...
+    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+    def create_backfill(self, pipeline_uuid: str, fields: BackfillFields) -> LiveBackfill: ...
+    def update_backfill(
+        self, pipeline_uuid: str, backfill_id: int, fields: BackfillFields
+    ) -> LiveBackfill: ...
+    def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill: ...
+    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> None: ...
+
+
+def planned_runs(plan: Plan) -> int:
+    """Pipeline runs the plan's starts and restarts will create (blocked ones excluded)."""
+    return sum(
+        action.runs or 0
+        for action in plan.actions()
+        if action.kind in ("start", "restart") and not action.is_blocked
+    )
+
+
+def check_run_budget(plan: Plan, max_total_runs: int) -> None:
+    total = planned_runs(plan)
+    if total > max_total_runs:
+        raise BackfillSyncError(
+            f"the plan starts {total} pipeline runs, more than --max-total-runs {max_total_runs}; "
+            "raise the limit if that is intended. Nothing was applied."
+        )
+
+
+def apply_plan(
+    plan: Plan,
+    writer: BackfillWriter,
+    *,
+    parallelism: int = DEFAULT_PARALLELISM,
+    on_item_done: Callable[[ItemResult], None] | None = None,
+) -> ApplyResult:
+    """Apply every item with changes; independent items go on when one fails."""
+    items = [item for item in plan.items() if item.has_changes()]
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        futures = [pool.submit(apply_item, item, writer, plan.allow_restart) for item in items]
+        if on_item_done is not None:  # called here, in the caller's thread, as items finish
+            for future in as_completed(futures):
+                on_item_done(future.result())
+        return ApplyResult(tuple(future.result() for future in futures))
+
+
+def apply_item(item: PlanItem, writer: BackfillWriter, allow_restart: bool) -> ItemResult:
+    steps: list[str] = []
+    try:
+        live = _refresh(item, writer)
+        _check_still_planned(item, live)
+        todo = _remaining_actions(item, live, allow_restart)
+        if not todo:
+            return _result(item, live, "unchanged", steps, "already as planned")
+        blocked = [action for action in todo if action.is_blocked]
+        if blocked:
+            return _result(item, live, "blocked", steps, blocked[0].blocked)
+        for action in todo:
+            live = _carry_out(action, item.desired, live, writer, steps)
+    except StalePlanError as exc:
+        return _result(item, None, "stale", steps, str(exc))
+    except BackfillSyncError as exc:
+        return _result(item, None, "failed", steps, str(exc))
+    return _result(item, live, "done", steps, None)
+
+
+def _refresh(item: PlanItem, writer: BackfillWriter) -> LiveBackfill | None:
+    """The backfill as Mage has it now: by id when the plan saw one, else by name in the pipeline."""
+    if item.live is not None:
+        return writer.get_backfill(item.live.id)
+    return find_match(item.desired, writer.list_backfills(item.pipeline_uuid))
+
+
+def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
+    """Refuse the item when Mage changed in a way that is neither the plan's start point nor its goal."""
+    if live is None:
+        if item.live is not None and item.desired.state != "absent":
+            raise StalePlanError(f"backfill id {item.live.id} was deleted since the plan was made")
+        return
+    fields_now = live_fields(live)
+    known_fields = [desired_fields(item.desired)]
+    if item.live is not None:
+        known_fields.append(live_fields(item.live))
+    if fields_now not in known_fields:
+        raise StalePlanError(
+            f"backfill id {live.id} changed since the plan was made ({_changed_names(item, live)}); "
+            "run plan again"
+        )
+    known_classes = {_target_class(item.desired)}
+    known_classes.add("never_started" if item.live is None else status_class(item.live.status))
+    if status_class(live.status) not in known_classes:
+        raise StalePlanError(
+            f"backfill id {live.id} is now {live.status or 'never started'}, which the plan did not "
+            "expect; run plan again"
+        )
+
+
+def _remaining_actions(item: PlanItem, live: LiveBackfill | None, allow_restart: bool) -> list[Action]:
+    fresh = plan_item(item.desired, live, allow_restart)
+    planned = {action.kind for action in item.actions}
+    extra = [action.kind for action in fresh.actions if action.kind not in planned]
+    if extra:
+        raise StalePlanError(
+            f"Mage changed since the plan was made: applying now would also {', '.join(extra)}; "
+            "run plan again"
+        )
+    return list(fresh.actions)
+
+
+def _carry_out(
+    action: Action,
+    desired: DesiredBackfill,
+    live: LiveBackfill | None,
+    writer: BackfillWriter,
+    steps: list[str],
+) -> LiveBackfill | None:
+    pipeline = desired.pipeline_uuid
+    if action.kind == "create":
+        created = writer.create_backfill(pipeline, fields_to_send(desired, None))
+        steps.append(f"created id {created.id}")
+        return created
+    assert live is not None, f"{action.kind} needs a live backfill"
+    if action.kind == "update":
+        updated = writer.update_backfill(pipeline, live.id, fields_to_send(desired, live))
+        steps.append("updated fields")
+        return updated
+    if action.kind in ("start", "restart"):
+        started = writer.set_status(pipeline, live.id, "initial")
+        steps.append(f"{action.kind}ed ({_runs(action)} runs)")
+        return started
+    if action.kind == "cancel":
+        cancelled = writer.set_status(pipeline, live.id, "cancelled")
+        steps.append("cancelled")
+        return cancelled
+    _delete(live, writer, steps)
+    return None
+
+
+def _delete(live: LiveBackfill, writer: BackfillWriter, steps: list[str]) -> None:
+    pipeline = live.pipeline_uuid or ""
+    if live.status in UNFINISHED_RUN_STATUSES:
+        writer.set_status(pipeline, live.id, "cancelled")
+        steps.append("cancelled")
+    writer.delete_backfill(pipeline, live.id)
+    steps.append(f"deleted id {live.id}")
+
+
+def fields_to_send(desired: DesiredBackfill, live: LiveBackfill | None) -> BackfillFields:
+    """Every field for a create; only the fields that differ for an update ({} clears a JSON field)."""
+    after = desired_fields(desired)
+    if live is None:  # a create sends no empty JSON objects: a new backfill has none
+        wanted = {name for name, value in after.items() if value != {}}
+    else:
+        wanted = {change.field for change in diff_fields(live_fields(live), after)}
+    schedule = desired.schedule
+    return BackfillFields(
+        name=desired.name if "name" in wanted else None,
+        start_datetime=schedule.start if "start_datetime" in wanted else None,
+        end_datetime=schedule.end if "end_datetime" in wanted else None,
+        interval_type=schedule.interval_type if "interval_type" in wanted else None,
+        interval_units=schedule.interval_units if "interval_units" in wanted else None,
+        variables=after["variables"] if "variables" in wanted else None,
+        settings=after["settings"] if "settings" in wanted else None,
+    )
+
+
+def _target_class(desired: DesiredBackfill) -> StatusClass:
+    if desired.state == "started":
+        return "started"
+    if desired.state == "cancelled":
+        return "cancelled"
+    return "never_started"
+
+
+def _changed_names(item: PlanItem, live: LiveBackfill) -> str:
+    before = live_fields(item.live) if item.live is not None else desired_fields(item.desired)
+    now = live_fields(live)
+    return ", ".join(name for name in now if now[name] != before[name]) or "fields"
+
+
+def _runs(action: Action) -> str:
+    return "?" if action.runs is None else f"+{action.runs}"
+
+
+def _result(
+    item: PlanItem, live: LiveBackfill | None, outcome: Outcome, steps: list[str], message: str | None
+) -> ItemResult:
+    live_id = live.id if live is not None else item.live_id
+    return ItemResult(item.pipeline_uuid, item.name, live_id, outcome, tuple(steps), message)

@@ -1,0 +1,119 @@
+"""Reduce desired and live backfills to one comparable form, then diff once.
+
+Equal things must never show as changes: datetimes become UTC ISO strings (Mage answers naive wall-clock
+strings), `interval_type` is lower-cased, and `variables`/`settings` treat null and {} as the same (Mage
+cannot clear a field back to null). Server-owned fields (ids, timestamps, metrics, run counts) never take
+part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from backfill_sync.datetimes import format_iso
+from backfill_sync.models import DesiredBackfill, FieldChange, LiveBackfill, StatusClass
+
+# The Mage fields backfill-sync manages, in the order they are shown.
+MANAGED_FIELDS: tuple[str, ...] = (
+    "name",
+    "start_datetime",
+    "end_datetime",
+    "interval_type",
+    "interval_units",
+    "variables",
+    "settings",
+)
+_NESTED_FIELDS = frozenset({"variables", "settings"})
+
+Comparable = dict[str, Any]
+
+
+def desired_fields(desired: DesiredBackfill) -> Comparable:
+    schedule = desired.schedule
+    return {
+        "name": desired.name,
+        "start_datetime": format_iso(schedule.start),
+        "end_datetime": format_iso(schedule.end),
+        "interval_type": schedule.interval_type,
+        "interval_units": schedule.interval_units,
+        "variables": dict(desired.variables or {}),
+        "settings": dict(desired.settings or {}),
+    }
+
+
+def live_fields(live: LiveBackfill) -> Comparable:
+    return {
+        "name": live.name,
+        "start_datetime": None if live.start_datetime is None else format_iso(live.start_datetime),
+        "end_datetime": None if live.end_datetime is None else format_iso(live.end_datetime),
+        "interval_type": None if live.interval_type is None else live.interval_type.lower(),
+        "interval_units": live.interval_units,
+        "variables": dict(live.variables or {}),
+        "settings": dict(live.settings or {}),
+    }
+
+
+def diff_fields(before: Comparable, after: Comparable) -> tuple[FieldChange, ...]:
+    """The managed fields that differ, in display order, with per-key details for nested values."""
+    return tuple(
+        FieldChange(
+            field=name,
+            before=before[name],
+            after=after[name],
+            details=nested_details(before[name], after[name]) if name in _NESTED_FIELDS else (),
+        )
+        for name in MANAGED_FIELDS
+        if not _same(before[name], after[name])
+    )
+
+
+def nested_details(before: Any, after: Any) -> tuple[str, ...]:
+    """One line per changed key of a JSON object, e.g. `region: 'eu' -> 'us'`, via deepdiff."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return ()  # a create (None -> object): the whole value is the change, keys add nothing
+    diff = DeepDiff(before, after, ignore_order=False, verbose_level=2)
+    lines: list[str] = []
+    for path, change in diff.get("values_changed", {}).items():
+        lines.append(f"{_key(path)}: {change['old_value']!r} -> {change['new_value']!r}")
+    for path, change in diff.get("type_changes", {}).items():
+        lines.append(f"{_key(path)}: {change['old_value']!r} -> {change['new_value']!r}")
+    for path, value in diff.get("dictionary_item_added", {}).items():
+        lines.append(f"{_key(path)}: added {value!r}")
+    for path, value in diff.get("dictionary_item_removed", {}).items():
+        lines.append(f"{_key(path)}: removed (was {value!r})")
+    for path, value in diff.get("iterable_item_added", {}).items():
+        lines.append(f"{_key(path)}: added {value!r}")
+    for path, value in diff.get("iterable_item_removed", {}).items():
+        lines.append(f"{_key(path)}: removed (was {value!r})")
+    return tuple(sorted(lines))
+
+
+def status_class(status: str | None) -> StatusClass:
+    if status is None:
+        return "never_started"
+    if status == "cancelled":
+        return "cancelled"
+    return "started"
+
+
+def fingerprint(live: LiveBackfill) -> str:
+    """What a saved plan remembers of a live backfill: managed fields and status class, not timestamps."""
+    payload = {"id": live.id, "fields": live_fields(live), "status_class": status_class(live.status)}
+    encoded = json.dumps(payload, sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def _same(before: Any, after: Any) -> bool:
+    # deepdiff compares as JSON does: 1 and 1.0, or True and 1, differ in type and so are a change.
+    return not DeepDiff(before, after, ignore_order=False)
+
+
+def _key(path: str) -> str:
+    """deepdiff's `root['a']['b']` as `a.b`."""
+    inner = path.removeprefix("root")
+    parts = [part.strip("'\"") for part in inner.strip("[]").split("][") if part]
+    return ".".join(parts) or "(whole value)"

@@ -1,0 +1,24 @@
+"""What every API handler gets: the store, who is asking, and how the emulator was configured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backfill_sync.emulator.apierrors import missing_pipeline
+from backfill_sync.emulator.auth import Identity
+from backfill_sync.emulator.state import PipelineRow, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    store: Store
+    identity: Identity
+    run_seconds: float  # 0: runs never complete on their own
+
+    def pipeline(self, uuid: str) -> PipelineRow:
+        """The parent pipeline of a nested route; a missing one is Mage's 500, not a 404."""
+        with self.store.lock:
+            found = self.store.pipelines.get(uuid)
+        if found is None:
+            raise missing_pipeline(uuid)
+        return found

@@ -1,0 +1,103 @@
+"""The emulator's own `/_emulator/...` endpoints: faults, request log, run completion, reset."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import datetime
+from typing import Any
+
+from backfill_sync.emulator.faults import FaultBook, parse_fault
+from backfill_sync.emulator.runs import finish_runs
+from backfill_sync.emulator.state import Store
+from backfill_sync.emulator.wire import Request, Response
+
+CONTROL_PREFIX = "/_emulator/"
+_PIPELINE_IN_PATH = re.compile(r"^/api/pipelines/([^/]+)/")
+
+
+class RequestLog:
+    """Method, path and query of every API request, in arrival order. Never bodies or credentials."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+
+    def record(self, request: Request) -> None:
+        query = {key: values[0] for key, values in request.query.items() if key != "api_key" and values}
+        with self._lock:
+            self._entries.append({"method": request.method, "path": request.path, "query": query})
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def handle_control(request: Request, store: Store, faults: FaultBook, log: RequestLog) -> Response:
+    action = (request.method, request.path.removeprefix(CONTROL_PREFIX).rstrip("/"))
+    try:
+        if action == ("POST", "faults"):
+            faults.add(parse_fault(_json(request)))
+            return Response(200, {"ok": True})
+        if action == ("DELETE", "faults"):
+            faults.clear()
+            return Response(200, {"ok": True})
+        if action == ("GET", "requests"):
+            return Response(200, {"requests": log.snapshot()})
+        if action == ("POST", "runs/complete"):
+            return _complete_runs(store, _json(request))
+        if action == ("POST", "reset"):
+            store.clear_runs_and_backfills()
+            faults.clear()
+            log.clear()
+            return Response(200, {"ok": True})
+    except ValueError as exc:
+        return Response(400, {"error": str(exc)})
+    return Response(404, {"error": f"no control endpoint {request.method} {request.path}"})
+
+
+def _json(request: Request) -> Any:
+    try:
+        return json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"body is not JSON: {exc}") from None
+
+
+def _complete_runs(store: Store, spec: Any) -> Response:
+    if not isinstance(spec, dict) or not isinstance(spec.get("backfill_id"), int):
+        raise ValueError("backfill_id (an integer) is required")
+    status = spec.get("status", "completed")
+    if status not in ("completed", "failed"):
+        raise ValueError("status must be completed or failed")
+    changed = finish_runs(store, spec["backfill_id"], status)
+    return Response(200, {"ok": True, "runs": changed})
+
+
+def pipeline_named_by(request: Request) -> str | None:
+    """The pipeline an insert_backfills fault fills: `?pipeline_uuid=`, else the one in the path."""
+    named = request.first("pipeline_uuid")
+    if named:
+        return named
+    found = _PIPELINE_IN_PATH.match(request.path + "/")
+    return found.group(1) if found else None
+
+
+def insert_backfills(store: Store, pipeline_uuid: str, count: int) -> None:
+    """Backfills created "by someone else" while a client is paging: sane fields, `inserted-<id>` names."""
+    with store.lock:
+        for _ in range(count):
+            row = store.insert_backfill(
+                pipeline_uuid,
+                {
+                    "start_datetime": datetime(2024, 1, 1),
+                    "end_datetime": datetime(2024, 1, 3),
+                    "interval_type": "DAY",
+                    "interval_units": 1,
+                },
+            )
+            row.name = f"inserted-{row.id}"

@@ -1,0 +1,127 @@
+"""The resources around backfills: sessions, pipelines and blocks, pipeline runs, status."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from backfill_sync.emulator.apierrors import LOGIN_FAILED, ServerError, not_found
+from backfill_sync.emulator.auth import issue_token, require_user
+from backfill_sync.emulator.backfills import page_of
+from backfill_sync.emulator.context import Context
+from backfill_sync.emulator.presenters import present_pipeline, present_run, present_user
+from backfill_sync.emulator.state import PipelineRow
+from backfill_sync.emulator.values import format_datetime
+from backfill_sync.emulator.wire import Request, Response, ok
+
+
+def body_object(request: Request, key: str) -> dict[str, Any]:
+    try:
+        body = request.json_body()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ServerError(str(exc), type(exc).__name__) from None
+    if not isinstance(body, dict):
+        raise ServerError(f"'{type(body).__name__}' object has no attribute 'get'", "AttributeError")
+    inner = body.get(key) or {}
+    return inner if isinstance(inner, dict) else {}
+
+
+def create_session(ctx: Context, request: Request) -> Response:
+    session = body_object(request, "session")
+    login = session.get("email") or session.get("username") or ""
+    password = session.get("password")
+    with ctx.store.lock:
+        # Every password login rewrites Mage's shared 404 message (mage-api.md §6, hazard 4).
+        ctx.store.not_found_message = LOGIN_FAILED
+        user = ctx.store.user_by_login(str(login))
+    if user is None or user.password != password:
+        raise not_found(LOGIN_FAILED)
+    token, expires = issue_token(ctx.store, user)
+    return ok(
+        {
+            "session": {"expires": format_datetime(expires), "token": token, "user": present_user(user)},
+            "metadata": None,
+        }
+    )
+
+
+def show_status(ctx: Context, request: Request) -> Response:
+    status = {
+        "is_instance_manager": False,
+        "scheduler_status": "running",
+        "instance_type": None,
+        "require_user_authentication": ctx.identity.auth_on,
+        "require_user_permissions": False,
+        "project_type": "standalone",
+        "emulator": True,
+    }
+    return ok({"statuses": [status], "metadata": {}})
+
+
+def list_pipelines(ctx: Context, request: Request) -> Response:
+    require_user(ctx.identity, "list")
+    with ctx.store.lock:
+        items = [present_pipeline(p) for p in ctx.store.pipelines.values()]
+    return ok({"pipelines": items, "metadata": {"count": len(items), "next": False}})
+
+
+def show_pipeline(ctx: Context, request: Request, uuid: str) -> Response:
+    require_user(ctx.identity, "detail")
+    return ok({"pipeline": present_pipeline(ctx.pipeline(uuid)), "metadata": None})
+
+
+def create_pipeline(ctx: Context, request: Request) -> Response:
+    require_user(ctx.identity, "create")
+    spec = body_object(request, "pipeline")
+    name = str(spec.get("name") or "")
+    uuid = clean_name(name)
+    with ctx.store.lock:
+        if uuid in ctx.store.pipelines:
+            raise ServerError(f"Pipeline {uuid} already exists.")
+        pipeline = PipelineRow(uuid=uuid, name=name, type=str(spec.get("type") or "python"))
+        ctx.store.pipelines[uuid] = pipeline
+    return ok({"pipeline": present_pipeline(pipeline), "metadata": None})
+
+
+def clean_name(name: str) -> str:
+    """Mage derives a pipeline's uuid from its name: lower case, runs of other characters → `_`."""
+    return re.sub(r"[^a-z0-9_]+", "_", name.strip().lower())
+
+
+def create_block(ctx: Context, request: Request, uuid: str) -> Response:
+    require_user(ctx.identity, "create")
+    pipeline = ctx.pipeline(uuid)
+    spec = body_object(request, "block")
+    name = str(spec.get("name") or "block")
+    block = {
+        "name": name,
+        "language": spec.get("language", "python"),
+        "status": "updated",
+        "type": spec.get("type", "custom"),
+        "upstream_blocks": [],
+        "uuid": clean_name(name),
+    }
+    with ctx.store.lock:
+        pipeline.blocks.append(block)
+    return ok({"block": block, "metadata": None})
+
+
+def list_pipeline_runs(ctx: Context, request: Request) -> Response:
+    require_user(ctx.identity, "list")
+    limit, offset = page_of(request)
+    backfill_id = request.first("backfill_id")
+    pipeline_uuid = request.first("pipeline_uuid")
+    with ctx.store.lock:
+        runs = [
+            run
+            for run in ctx.store.runs.values()
+            if (backfill_id is None or str(run.backfill_id) == backfill_id)
+            and (pipeline_uuid is None or run.pipeline_uuid == pipeline_uuid)
+        ]
+        runs.sort(key=lambda run: run.id, reverse=True)
+        start = max(offset, 0)
+        fetched = runs[start : start + max(limit + 1, 0)]
+        has_next = len(fetched) > limit
+        items = [present_run(run) for run in fetched[: max(limit, 0)]]
+    return ok({"pipeline_runs": items, "metadata": {"count": len(runs), "next": has_next}})

@@ -1,0 +1,127 @@
+"""Rows → the JSON objects Mage answers with, keys in Mage's order."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from backfill_sync.emulator.runs import (
+    build_dates,
+    has_schedule,
+    run_status_counts,
+    run_variables,
+    total_run_count,
+)
+from backfill_sync.emulator.state import BackfillRow, PipelineRow, RunRow, Store, User
+from backfill_sync.emulator.values import format_datetime, read_interval_type
+
+
+def present_backfill(row: BackfillRow) -> dict[str, Any]:
+    """`Backfill.to_dict()`: every column alphabetically, then `id` last (18 keys)."""
+    return {
+        "block_uuid": row.block_uuid,
+        "completed_at": format_datetime(row.completed_at),
+        "created_at": format_datetime(row.created_at),
+        "end_datetime": format_datetime(row.end_datetime),
+        "failed_at": format_datetime(row.failed_at),
+        "interval_type": read_interval_type(row.interval_type),
+        "interval_units": row.interval_units,
+        "metrics": row.metrics,
+        "name": row.name,
+        "pipeline_schedule_id": row.pipeline_schedule_id,
+        "pipeline_uuid": row.pipeline_uuid,
+        "settings": row.settings,
+        "start_datetime": format_datetime(row.start_datetime),
+        "started_at": format_datetime(row.started_at),
+        "status": row.status,
+        "updated_at": format_datetime(row.updated_at),
+        "variables": row.variables,
+        "id": row.id,
+    }
+
+
+def present_backfill_with_runs(
+    store: Store, row: BackfillRow, *, run_count: bool, preview: bool, limit: int, offset: int
+) -> dict[str, Any]:
+    """BackfillPresenter: run counts only when all four schedule fields are set; a preview slice of
+    `[offset : offset + limit + 1]` (one more than asked, as Mage does)."""
+    data = present_backfill(row)
+    if (run_count or preview) and has_schedule(row):
+        data["total_run_count"] = total_run_count(row)
+        data["run_status_counts"] = run_status_counts(store, row)
+        if preview:
+            data["pipeline_run_dates"] = preview_slice(row, limit, offset)
+    return data
+
+
+def preview_slice(row: BackfillRow, limit: int, offset: int) -> list[dict[str, Any]]:
+    # An entry needs the dates either side of it (interval end, previous start): build one more each way.
+    start = max(offset, 0)
+    size = max(limit + 1, 0)
+    first = max(start - 1, 0)
+    window = list(itertools.islice(build_dates(row), first, start + size + 1))
+    return run_variables(window)[start - first :][:size]
+
+
+def present_run(run: RunRow) -> dict[str, Any]:
+    return {
+        "backfill_id": run.backfill_id,
+        "completed_at": format_datetime(run.completed_at),
+        "created_at": format_datetime(run.created_at),
+        "event_variables": None,
+        "execution_date": format_datetime(run.execution_date),
+        "executor_type": "local_python",
+        "id": run.id,
+        "metrics": None,
+        "passed_sla": False,
+        "pipeline_schedule_id": run.pipeline_schedule_id,
+        "pipeline_uuid": run.pipeline_uuid,
+        "started_at": format_datetime(run.started_at),
+        "status": run.status,
+        "updated_at": format_datetime(run.updated_at),
+        "variables": run.variables,
+        "block_runs": [],
+        "block_runs_count": 0,
+        "completed_block_runs_count": 0,
+        "pipeline_schedule_name": run.pipeline_schedule_name,
+    }
+
+
+def present_pipeline(pipeline: PipelineRow) -> dict[str, Any]:
+    return {
+        "cache_block_output_in_memory": False,
+        "concurrency_config": {},
+        "created_at": f"{pipeline.created_at}+00:00",
+        "data_integration": None,
+        "description": None,
+        "executor_config": {},
+        "executor_count": 1,
+        "executor_type": None,
+        "name": pipeline.name,
+        "notification_config": {},
+        "retry_config": {},
+        "run_pipeline_in_one_process": False,
+        "settings": {"triggers": None},
+        "tags": [],
+        "type": pipeline.type,
+        "uuid": pipeline.uuid,
+        "blocks": list(pipeline.blocks),
+        "callbacks": [],
+        "conditionals": [],
+        "widgets": [],
+    }
+
+
+def present_user(user: User) -> dict[str, Any]:
+    return {
+        "avatar": None,
+        "first_name": None,
+        "id": user.id,
+        "last_name": None,
+        "owner": user.owner,
+        "project_access": 1 if user.owner else 0,
+        "roles": None,
+        "roles_display": user.role,
+        "roles_new": [{"name": user.role}],
+        "username": user.username,
+    }

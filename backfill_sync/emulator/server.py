@@ -1,0 +1,184 @@
+"""The emulator's HTTP side: a threading stdlib server on loopback, fault injection, lifecycle."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+from backfill_sync.emulator.control import (
+    CONTROL_PREFIX,
+    RequestLog,
+    handle_control,
+    insert_backfills,
+    pipeline_named_by,
+)
+from backfill_sync.emulator.faults import Fault, FaultBook
+from backfill_sync.emulator.routes import handle_api
+from backfill_sync.emulator.scheduler import Scheduler
+from backfill_sync.emulator.state import Store
+from backfill_sync.emulator.wire import Request, Response
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    port: int = 0  # 0: any free port
+    pipelines: tuple[str, ...] = ()
+    auth_on: bool = True  # like Mage 0.9.80's REQUIRE_USER_AUTHENTICATION default
+    run_seconds: float = 2.0  # a run completes this long after it was created; 0: never on its own
+    tick_seconds: float = 0.2
+    host: str = "127.0.0.1"
+
+
+class EmulatorServer:
+    """A running emulator: `with EmulatorServer(config) as server: ... server.url ...`."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.store = Store(config.pipelines)
+        self.faults = FaultBook()
+        self.log = RequestLog()
+        self._httpd = _HTTPServer((config.host, config.port), _Handler)
+        self._httpd.emulator = self
+        self._scheduler = Scheduler(self.store, config.tick_seconds)
+        self._thread = threading.Thread(target=self._serve_forever, name="emulator-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def _serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.05)  # a short poll makes stop() quick
+
+    def start(self) -> None:
+        self._thread.start()
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join()
+        self._scheduler.stop()
+        self._httpd.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def serve(self, request: Request) -> Response | None:
+        """The answer to one request, or None when a fault says the connection must just close."""
+        if request.path.startswith(CONTROL_PREFIX):
+            return handle_control(request, self.store, self.faults, self.log)
+        self.log.record(request)
+        fault = self.faults.take(request.method, request.path)
+        if fault is None:
+            return self._answer(request)
+        return self._answer_with_fault(request, fault)
+
+    def _answer(self, request: Request) -> Response:
+        return handle_api(
+            request, self.store, auth_on=self.config.auth_on, run_seconds=self.config.run_seconds
+        )
+
+    def _answer_with_fault(self, request: Request, fault: Fault) -> Response | None:
+        if fault.kind == "drop_before":
+            return None
+        if fault.kind == "status":
+            headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
+            return Response(fault.status, f"Injected HTTP {fault.status}\n".encode(), headers)
+        if fault.kind == "error_body":
+            return Response(200, {"error": fault.error})
+        if fault.kind == "latency":
+            time.sleep(fault.seconds)
+        if fault.kind == "insert_backfills":
+            pipeline = pipeline_named_by(request)
+            if pipeline is not None:
+                insert_backfills(self.store, pipeline, fault.count)
+        response = self._answer(request)
+        # drop_after: the request took effect, but the client never learns it (an unknown outcome).
+        return None if fault.kind == "drop_after" else response
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    emulator: EmulatorServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so clients can reuse connections as with tornado
+    server_version = "MageEmulator/0.9.80"
+    timeout = 60  # an idle keep-alive connection frees its thread eventually
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # stdout carries only the URL; stderr stays quiet for the tests' sake
+
+    def _serve(self) -> None:
+        request = self._read_request()
+        response = self.server.emulator.serve(request)
+        if response is None:
+            self.close_connection = True
+            return
+        self._send(response)
+
+    def _read_request(self) -> Request:
+        split = urlsplit(self.path)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        return Request(
+            method=self.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers=headers,
+            body=self._read_body(),
+        )
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _send(self, response: Response) -> None:
+        payload = response.encoded()
+        self.send_response(response.status)
+        content_type = "application/json" if not isinstance(response.body, bytes) else "text/plain"
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)

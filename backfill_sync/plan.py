@@ -1,0 +1,169 @@
+"""PURE: match manifests to live backfills and decide, per backfill, what apply would do. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from backfill_sync.compare import desired_fields, diff_fields, fingerprint, live_fields
+from backfill_sync.errors import PlanError
+from backfill_sync.models import (
+    Action,
+    DesiredBackfill,
+    LiveBackfill,
+    Manifest,
+    PipelinePlan,
+    Plan,
+    PlanItem,
+)
+from backfill_sync.schedule import count_runs
+
+UNFINISHED_RUN_STATUSES = ("initial", "running")
+RESTART_BLOCKED = "restarting re-creates every run; pass --allow-restart to plan it"
+RUNS_STAY_NOTE = "Mage keeps its pipeline runs after the backfill is deleted"
+EDIT_AFTER_START_WARNING = "already started: runs it has created keep their old dates and variables"
+
+
+def compute_plan(
+    manifests: Sequence[Manifest],
+    live_by_pipeline: Mapping[str, Sequence[LiveBackfill]],
+    *,
+    mage_url: str,
+    allow_restart: bool = False,
+) -> Plan:
+    """The plan for every manifest against the live backfills of its pipeline."""
+    pipelines = tuple(
+        plan_pipeline(manifest, live_by_pipeline.get(manifest.pipeline_uuid, ()), allow_restart)
+        for manifest in manifests
+    )
+    return Plan(mage_url=mage_url, pipelines=pipelines, allow_restart=allow_restart)
+
+
+def plan_pipeline(manifest: Manifest, live: Sequence[LiveBackfill], allow_restart: bool) -> PipelinePlan:
+    matches = match_backfills(manifest, live)
+    claimed = {backfill.id for backfill in matches.values() if backfill is not None}
+    items = tuple(plan_item(desired, matches[desired.name], allow_restart) for desired in manifest.backfills)
+    unmanaged = tuple(backfill for backfill in live if backfill.id not in claimed)
+    return PipelinePlan(pipeline_uuid=manifest.pipeline_uuid, items=items, unmanaged=unmanaged)
+
+
+def match_backfills(manifest: Manifest, live: Sequence[LiveBackfill]) -> dict[str, LiveBackfill | None]:
+    """For each desired backfill (by name), the one live backfill it manages, or None (to create)."""
+    matches = {desired.name: find_match(desired, live) for desired in manifest.backfills}
+    _check_claimed_once(manifest, matches)
+    return matches
+
+
+def find_match(desired: DesiredBackfill, live: Sequence[LiveBackfill]) -> LiveBackfill | None:
+    """By pinned id, else by name, else by a previous name. More than one candidate is an error."""
+    if desired.id is not None:
+        return _match_pinned_id(desired, live)
+    names = {desired.name, *desired.previous_names}
+    candidates = [backfill for backfill in live if backfill.name in names]
+    if len(candidates) > 1:
+        ids = ", ".join(str(backfill.id) for backfill in candidates)
+        raise PlanError(
+            f"{_where(desired)}backfill {desired.name!r} of pipeline {desired.pipeline_uuid!r} matches "
+            f"several live backfills (ids {ids}); pin the one to manage with `id:`"
+        )
+    return candidates[0] if candidates else None
+
+
+def plan_item(desired: DesiredBackfill, live: LiveBackfill | None, allow_restart: bool) -> PlanItem:
+    if live is None:
+        return _plan_new(desired)
+    changes = () if desired.state == "absent" else diff_fields(live_fields(live), desired_fields(desired))
+    actions = ([Action("update")] if changes else []) + _status_actions(desired, live, allow_restart)
+    warnings = (EDIT_AFTER_START_WARNING,) if changes and live.status is not None else ()
+    return PlanItem(
+        pipeline_uuid=desired.pipeline_uuid,
+        name=desired.name,
+        desired=desired,
+        live=live,
+        changes=changes,
+        actions=tuple(actions),
+        warnings=warnings + _unknown_status_warning(live),
+        notes=_status_notes(desired, live),
+        fingerprint=fingerprint(live),
+    )
+
+
+def _plan_new(desired: DesiredBackfill) -> PlanItem:
+    if desired.state == "absent":
+        return PlanItem(desired.pipeline_uuid, desired.name, desired, None, (), (), notes=("already absent",))
+    after = desired_fields(desired)
+    changes = tuple(c for c in diff_fields(dict.fromkeys(after), after) if c.after != {})
+    actions = [Action("create")]
+    if desired.state == "started":
+        actions.append(Action("start", runs=count_runs(desired.schedule)))
+    elif desired.state == "cancelled":
+        actions.append(Action("cancel", runs=0))
+    return PlanItem(desired.pipeline_uuid, desired.name, desired, None, changes, tuple(actions))
+
+
+def _status_actions(desired: DesiredBackfill, live: LiveBackfill, allow_restart: bool) -> list[Action]:
+    status = live.status
+    if desired.state == "started":
+        if status is None:
+            return [Action("start", runs=count_runs(desired.schedule))]
+        if status == "cancelled":
+            blocked = None if allow_restart else RESTART_BLOCKED
+            return [Action("restart", runs=count_runs(desired.schedule), blocked=blocked)]
+    elif desired.state == "cancelled":
+        if status is None:
+            return [Action("cancel", runs=0)]
+        if status in UNFINISHED_RUN_STATUSES:
+            return [Action("cancel", runs=unfinished_runs(live))]
+    elif desired.state == "absent":
+        return [Action("delete", runs=unfinished_runs(live) if status in UNFINISHED_RUN_STATUSES else 0)]
+    return []
+
+
+def _status_notes(desired: DesiredBackfill, live: LiveBackfill) -> tuple[str, ...]:
+    if desired.state == "cancelled" and live.status in ("completed", "failed"):
+        return (f"already {live.status}: nothing left to cancel",)
+    if desired.state == "absent":
+        first = ("cancels its unfinished runs first",) if live.status in UNFINISHED_RUN_STATUSES else ()
+        return (*first, RUNS_STAY_NOTE)
+    return ()
+
+
+def _unknown_status_warning(live: LiveBackfill) -> tuple[str, ...]:
+    known = (None, "initial", "running", "completed", "failed", "cancelled")
+    return () if live.status in known else (f"Mage reports an unknown status {live.status!r}",)
+
+
+def unfinished_runs(live: LiveBackfill) -> int | None:
+    """Runs a cancel would stop, when Mage told us its run counts; None when unknown."""
+    counts = live.run_status_counts
+    if counts is None:
+        return None
+    return sum(counts.get(status, 0) for status in UNFINISHED_RUN_STATUSES)
+
+
+def _match_pinned_id(desired: DesiredBackfill, live: Sequence[LiveBackfill]) -> LiveBackfill:
+    for backfill in live:
+        if backfill.id == desired.id:
+            return backfill
+    # Mage's routes do not check the parent pipeline: an id of another pipeline would be edited silently.
+    raise PlanError(
+        f"{_where(desired)}backfill {desired.name!r} pins id {desired.id}, which is not a backfill of "
+        f"pipeline {desired.pipeline_uuid!r} in Mage; fix or remove `id:`"
+    )
+
+
+def _check_claimed_once(manifest: Manifest, matches: Mapping[str, LiveBackfill | None]) -> None:
+    claimants: dict[int, list[str]] = {}
+    for name, backfill in matches.items():
+        if backfill is not None:
+            claimants.setdefault(backfill.id, []).append(name)
+    for backfill_id, names in claimants.items():
+        if len(names) > 1:
+            listed = ", ".join(repr(name) for name in names)
+            raise PlanError(
+                f"{manifest.path}: backfills {listed} all match live backfill id {backfill_id} of "
+                f"pipeline {manifest.pipeline_uuid!r}; each live backfill can be managed by one entry"
+            )
+
+
+def _where(desired: DesiredBackfill) -> str:
+    return f"{desired.source}: " if desired.source is not None else ""

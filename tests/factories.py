@@ -1,0 +1,140 @@
+"""Small typed builders for test values: desired and live backfills, manifests, plans."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from backfill_sync.datetimes import parse_mage_datetime, parse_manifest_datetime
+from backfill_sync.models import (
+    DesiredBackfill,
+    DesiredState,
+    IntervalType,
+    JsonObject,
+    LiveBackfill,
+    Manifest,
+    Plan,
+    Schedule,
+)
+from backfill_sync.plan import compute_plan
+
+PIPELINE = "etl_daily"
+MAGE_URL = "http://127.0.0.1:6789"
+
+
+def desired(
+    name: str = "reload",
+    *,
+    pipeline: str = PIPELINE,
+    start: str = "2024-01-01",
+    end: str = "2024-01-31",
+    interval_type: IntervalType = "day",
+    units: int = 1,
+    variables: JsonObject | None = None,
+    settings: JsonObject | None = None,
+    state: DesiredState | None = None,
+    id: int | None = None,
+    previous_names: Sequence[str] = (),
+    description: str | None = None,
+) -> DesiredBackfill:
+    """A desired backfill; datetimes in the manifest grammar (naive = UTC)."""
+    schedule = Schedule(parse_manifest_datetime(start), parse_manifest_datetime(end), interval_type, units)
+    return DesiredBackfill(
+        pipeline_uuid=pipeline,
+        name=name,
+        schedule=schedule,
+        variables=variables,
+        settings=settings,
+        state=state,
+        id=id,
+        previous_names=tuple(previous_names),
+        description=description,
+    )
+
+
+def live(
+    id: int = 1,
+    name: str | None = "reload",
+    *,
+    pipeline: str = PIPELINE,
+    start: str | None = "2024-01-01 00:00:00",
+    end: str | None = "2024-01-31 00:00:00",
+    interval_type: str | None = "day",
+    units: Any = 1,
+    variables: JsonObject | None = None,
+    settings: JsonObject | None = None,
+    status: str | None = None,
+    run_status_counts: Mapping[str, int] | None = None,
+) -> LiveBackfill:
+    """A live backfill as the client would parse it; datetimes in Mage's naive form (UTC)."""
+    return LiveBackfill(
+        id=id,
+        pipeline_uuid=pipeline,
+        name=name,
+        start_datetime=None if start is None else parse_mage_datetime(start),
+        end_datetime=None if end is None else parse_mage_datetime(end),
+        interval_type=interval_type,
+        interval_units=units,
+        variables=variables,
+        settings=settings,
+        status=status,
+        run_status_counts=None if run_status_counts is None else dict(run_status_counts),
+    )
+
+
+def manifest(*backfills: DesiredBackfill, pipeline: str = PIPELINE) -> Manifest:
+    """A manifest of these backfills; their pipeline_uuid should match `pipeline`."""
+    return Manifest(path=f"backfills/{pipeline}.yaml", pipeline_uuid=pipeline, backfills=tuple(backfills))
+
+
+def plan_of(
+    *manifests: Manifest,
+    live_backfills: Sequence[LiveBackfill] = (),
+    allow_restart: bool = False,
+    mage_url: str = MAGE_URL,
+) -> Plan:
+    """compute_plan over these manifests, the live backfills grouped by their pipeline."""
+    by_pipeline: dict[str, list[LiveBackfill]] = {}
+    for backfill in live_backfills:
+        by_pipeline.setdefault(backfill.pipeline_uuid or PIPELINE, []).append(backfill)
+    return compute_plan(manifests, by_pipeline, mage_url=mage_url, allow_restart=allow_restart)
+
+
+def every_action_plan() -> Plan:
+    """A plan with every action type, blocked and allowed restarts, warnings, notes and unmanaged ones."""
+    etl = manifest(
+        desired("new-hourly", start="2024-01-01", end="2024-01-31T23:00:00Z", interval_type="hour"),
+        desired("new-started", variables={"region": "eu"}, state="started"),
+        desired(
+            "renamed",
+            previous_names=["old-name"],
+            end="2024-02-29",
+            variables={"region": "us", "full": True},
+            description="Q1 reload, renamed",
+        ),
+        desired("to-start", state="started"),
+        desired("to-cancel", state="cancelled"),
+        desired("to-restart", state="started"),
+        desired("gone", state="absent"),
+        desired("finished", state="cancelled"),
+        desired("never-there", state="absent"),
+    )
+    sales = manifest(
+        desired("restart-allowed", pipeline="sales_monthly", interval_type="month", state="started", id=40),
+        pipeline="sales_monthly",
+    )
+    live_backfills = [
+        live(10, "old-name", variables={"region": "eu"}, status="running"),
+        live(11, "to-start"),
+        live(
+            12, "to-cancel", status="running", run_status_counts={"initial": 20, "running": 1, "completed": 9}
+        ),
+        live(13, "to-restart", status="cancelled"),
+        live(14, "gone", status="running"),
+        live(15, "finished", status="completed"),
+        live(16, "hand-made | *stars*", status="failed"),
+        live(40, "restart-allowed", pipeline="sales_monthly", interval_type="month", status="cancelled"),
+    ]
+    blocked = plan_of(etl, live_backfills=live_backfills)
+    allowed = plan_of(sales, live_backfills=live_backfills, allow_restart=True)
+    return Plan(MAGE_URL, blocked.pipelines + allowed.pipelines, allow_restart=False)
