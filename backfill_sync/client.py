@@ -49,7 +49,7 @@ class BackfillApi(Protocol):
 
     def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
 
-    def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill: ...
+    def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill | None: ...
 
     def run_counts(self, backfills: Iterable[LiveBackfill]) -> dict[int, RunCounts]: ...
 
@@ -144,11 +144,17 @@ class MageClient:
             raise
         return True
 
-    def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill:
-        """One backfill; run counts only when its schedule is sane (units <= 0 hangs Mage, §6 hazard 2)."""
-        live = self._read_backfill(backfill_id, include_run_count=False)
-        if include_run_count and live.schedule() is not None:
-            return self._read_backfill(backfill_id, include_run_count=True)
+    def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill | None:
+        """One backfill, None when Mage has no such id; run counts only when its schedule is sane
+        (asking them of a row with units <= 0 hangs Mage, §6 hazard 2)."""
+        try:
+            live = self._read_backfill(backfill_id, include_run_count=False)
+            if include_run_count and live.schedule() is not None:
+                return self._read_backfill(backfill_id, include_run_count=True)
+        except ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
         return live
 
     def run_counts(self, backfills: Iterable[LiveBackfill]) -> dict[int, RunCounts]:
@@ -206,7 +212,7 @@ class MageClient:
         try:
             self._call("DELETE", path, repeatable=False)
         except _Unanswered:
-            if self._exists(backfill_id):
+            if self.get_backfill(backfill_id) is not None:
                 self._call("DELETE", path)
 
     # -- write helpers -------------------------------------------------------------------------------
@@ -232,21 +238,14 @@ class MageClient:
         self, backfill_id: int, status: StatusCommand, before: LiveBackfill | None, what: str
     ) -> LiveBackfill:
         after = self.get_backfill(backfill_id)
+        if after is None:
+            raise UnknownOutcome(f"{what}; backfill {backfill_id} no longer exists in Mage")
         if _status_reached(status, before, after):
             return after
         raise UnknownOutcome(
             f"{what}; backfill {backfill_id} now has status {after.status!r}, not {status!r}. "
             f"Check backfill {backfill_id} and its runs in Mage before trying again."
         )
-
-    def _exists(self, backfill_id: int) -> bool:
-        try:
-            self._read_backfill(backfill_id, include_run_count=False)
-        except ApiError as exc:
-            if exc.code == 404:
-                return False
-            raise
-        return True
 
     # -- reading helpers -----------------------------------------------------------------------------
 

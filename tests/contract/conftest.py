@@ -112,6 +112,13 @@ def role(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def fetch(api: MageClient, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill:
+    """A backfill the test knows exists."""
+    live = api.get_backfill(backfill_id, include_run_count=include_run_count)
+    assert live is not None, f"backfill {backfill_id} is missing"
+    return live
+
+
 class Recorder:
     """Collects the backoff pauses a client asked for, instead of sleeping through them."""
 

@@ -11,7 +11,7 @@ import pytest
 from backfill_sync.client import MageClient
 from backfill_sync.errors import ApiError
 from backfill_sync.models import BackfillFields, LiveBackfill
-from tests.contract.conftest import Factory
+from tests.contract.conftest import Factory, fetch
 from tests.contract.servers import MageServer
 
 JAN_1 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -107,19 +107,15 @@ def test_creating_in_a_missing_pipeline_names_it(client: MageClient):
     assert "\n" not in message
 
 
-def test_a_missing_backfill_is_a_404_error(client: MageClient):
-    with pytest.raises(ApiError) as caught:
-        client.get_backfill(987654321)
-    assert caught.value.code == 404
-    assert "record not found" in str(caught.value)
+def test_a_missing_backfill_reads_as_none(client: MageClient):
+    assert client.get_backfill(987654321) is None
+    assert client.get_backfill(987654321, include_run_count=True) is None
 
 
 def test_delete_removes_the_backfill(backfills: Factory):
     created = backfills.create("doomed", **three_days())
     backfills.api.delete_backfill(backfills.pipeline_uuid, created.id)
-    with pytest.raises(ApiError) as caught:
-        backfills.api.get_backfill(created.id)
-    assert caught.value.code == 404
+    assert backfills.api.get_backfill(created.id) is None
 
 
 def test_run_counts_only_for_sane_schedules(backfills: Factory):
@@ -133,16 +129,16 @@ def test_run_counts_only_for_sane_schedules(backfills: Factory):
 
 def test_get_with_run_count_skips_the_flag_for_an_unset_schedule(backfills: Factory):
     bare = backfills.create("bare")
-    assert backfills.api.get_backfill(bare.id, include_run_count=True).total_run_count is None
+    assert fetch(backfills.api, bare.id, include_run_count=True).total_run_count is None
     full = backfills.create("full", **three_days())
-    assert backfills.api.get_backfill(full.id, include_run_count=True).total_run_count == 3
+    assert fetch(backfills.api, full.id, include_run_count=True).total_run_count == 3
 
 
 def test_cancelling_a_never_started_backfill_is_accepted(backfills: Factory):
     created = backfills.create("never-started", **three_days())
     cancelled = backfills.api.set_status(backfills.pipeline_uuid, created.id, "cancelled")
     assert cancelled.status == "cancelled"
-    assert backfills.api.get_backfill(created.id).status == "cancelled"
+    assert fetch(backfills.api, created.id).status == "cancelled"
 
 
 def test_starting_creates_one_run_per_date_and_finishes(backfills: Factory, mage_server: MageServer):
@@ -153,7 +149,7 @@ def test_starting_creates_one_run_per_date_and_finishes(backfills: Factory, mage
     if mage_server.can_inject_faults:
         mage_server.complete_runs(created.id)
     finished = wait_for(
-        lambda: backfills.api.get_backfill(created.id, include_run_count=True),
+        lambda: fetch(backfills.api, created.id, include_run_count=True),
         lambda live: live.status in ("completed", "failed"),
     )
     assert finished.status == "completed"
@@ -166,7 +162,7 @@ def test_cancelling_a_started_backfill_stops_its_runs(backfills: Factory):
     backfills.api.set_status(backfills.pipeline_uuid, created.id, "initial")
     cancelled = backfills.api.set_status(backfills.pipeline_uuid, created.id, "cancelled")
     assert cancelled.status == "cancelled"
-    counts = backfills.api.get_backfill(created.id, include_run_count=True)
+    counts = fetch(backfills.api, created.id, include_run_count=True)
     assert counts.total_run_count == 10
     by_status = counts.run_status_counts or {}
     # The scheduler may finish a run or two before the cancel lands: a range, not an exact split.
