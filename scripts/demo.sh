@@ -38,7 +38,7 @@ done
 
 # The emulator behaves like Mage 0.9.80 out of the box: authentication on, default owner account.
 export MAGE_URL="$url" MAGE_EMAIL=admin@admin.com MAGE_PASSWORD=admin
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+step() { if [ -t 1 ]; then printf '\n\033[1m$ %s\033[0m\n' "$*"; else printf '\n$ %s\n' "$*"; fi; }
 
 step backfill-sync validate "$examples"
 backfill-sync validate "$examples"

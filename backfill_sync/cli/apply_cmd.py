@@ -1,0 +1,163 @@
+"""`backfill-sync apply`: carry out a plan (made now from manifests, or saved by `plan --out`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from backfill_sync.apply import (
+    DEFAULT_MAX_TOTAL_RUNS,
+    DEFAULT_PARALLELISM,
+    apply_plan,
+    check_run_budget,
+)
+from backfill_sync.cli.common import build_plan, load_selected_manifests, use_color
+from backfill_sync.cli.options import (
+    connection_from,
+    mage_connection_options,
+    max_runs_option,
+    pipeline_filter_options,
+)
+from backfill_sync.client import MageClient
+from backfill_sync.errors import StalePlanError, UsageError
+from backfill_sync.models import ApplyResult, ItemResult, MageConnection, Plan
+from backfill_sync.planfile import load_plan
+from backfill_sync.render import render_apply_json, render_apply_text, render_plan_text
+
+
+@click.command()
+@click.argument("targets", nargs=-1, type=click.Path())
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@click.option("--allow-restart", is_flag=True, help="Restart cancelled backfills wanted started.")
+@click.option(
+    "--max-total-runs",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_TOTAL_RUNS,
+    show_default=True,
+    help="Refuse to apply when starts and restarts add up to more pipeline runs than this.",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=32),
+    default=DEFAULT_PARALLELISM,
+    show_default=True,
+    help="Backfills applied at the same time.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="How to report what was done (json: one object per backfill, on stdout).",
+)
+@max_runs_option
+@pipeline_filter_options
+@mage_connection_options
+def apply(
+    targets: tuple[str, ...],
+    auto_approve: bool,
+    allow_restart: bool,
+    max_total_runs: int,
+    parallelism: int,
+    output_format: str,
+    max_runs: int,
+    pipelines: tuple[str, ...],
+    excludes: tuple[str, ...],
+    url: str,
+    api_key: str,
+    token: str | None,
+    email: str | None,
+    password: str | None,
+) -> int:
+    """Make Mage match the manifests, or carry out a plan saved with `plan --out FILE`.
+
+    TARGETS are manifest files or folders (default: backfills/), or one saved plan (a .json file).
+    The plan is shown first and, on a terminal, confirmed. Each backfill's steps run in order and
+    in separate requests: create, field update, then one status change (start, cancel, restart or
+    delete). Before writing, each backfill is read again; one that changed since the plan was made
+    is refused as stale. A failed item does not stop the others; run apply again to finish the job.
+
+    \b
+        backfill-sync apply backfills/                       # plan, confirm, apply
+        backfill-sync apply --auto-approve backfills/        # CI on merge
+        backfill-sync plan --out plan.json && backfill-sync apply --auto-approve plan.json
+    """
+    connection = connection_from(url, api_key, token, email, password)
+    with MageClient(connection, max_connections=parallelism) as client:
+        the_plan = _plan_for(targets, client, connection, allow_restart, max_runs, pipelines, excludes)
+        err = sys.stderr
+        report = sys.stdout if output_format == "text" else err
+        click.echo(render_plan_text(the_plan, color=use_color(report)), nl=False, file=report)
+        if not the_plan.has_changes():
+            if output_format == "json":
+                _echo_result(ApplyResult(), output_format)
+            return 0
+        check_run_budget(the_plan, max_total_runs)
+        _confirm(auto_approve)
+        result = _apply_with_progress(the_plan, client, parallelism)
+    _echo_result(result, output_format)
+    return 0 if result.ok else 1
+
+
+def _plan_for(
+    targets: tuple[str, ...],
+    client: MageClient,
+    connection: MageConnection,
+    allow_restart: bool,
+    max_runs: int,
+    pipelines: tuple[str, ...],
+    excludes: tuple[str, ...],
+) -> Plan:
+    if len(targets) == 1 and targets[0].endswith(".json"):
+        return _saved_plan(Path(targets[0]), connection, allow_restart)
+    if any(target.endswith(".json") for target in targets):
+        raise UsageError("a saved plan (.json) must be the only argument of apply")
+    manifests = load_selected_manifests(targets, max_runs=max_runs, includes=pipelines, excludes=excludes)
+    return build_plan(client, manifests, connection, allow_restart=allow_restart)
+
+
+def _saved_plan(path: Path, connection: MageConnection, allow_restart: bool) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read saved plan {path}: {exc.strerror}") from None
+    saved = load_plan(text, str(path))
+    if saved.mage_url.rstrip("/") != connection.url.rstrip("/"):
+        raise StalePlanError(
+            f"{path} was made for Mage at {saved.mage_url}, not {connection.url}; nothing was applied"
+        )
+    if allow_restart and not saved.allow_restart:
+        raise UsageError(f"{path} was planned without --allow-restart; make a new plan with it")
+    return saved
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to confirm on: pass --auto-approve to apply without asking")
+    if not click.confirm("Apply these changes to Mage?", err=True):
+        raise UsageError("apply cancelled; nothing was changed")
+
+
+def _apply_with_progress(the_plan: Plan, client: MageClient, parallelism: int) -> ApplyResult:
+    err = sys.stderr
+    count = sum(1 for item in the_plan.items() if item.has_changes())
+    if not err.isatty():
+        return apply_plan(the_plan, client, parallelism=parallelism)
+    with click.progressbar(length=count, label="Applying", file=err) as bar:
+
+        def advance(_: ItemResult) -> None:
+            bar.update(1)
+
+        return apply_plan(the_plan, client, parallelism=parallelism, on_item_done=advance)
+
+
+def _echo_result(result: ApplyResult, output_format: str) -> None:
+    if output_format == "json":
+        click.echo(render_apply_json(result), nl=False)
+    else:
+        click.echo(render_apply_text(result, color=use_color(sys.stdout)), nl=False)

@@ -1,0 +1,97 @@
+"""`backfill-sync plan`: show what apply would change in Mage, per backfill and per field."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from backfill_sync.cli.common import build_plan, load_selected_manifests, stdout_color
+from backfill_sync.cli.options import (
+    connection_from,
+    mage_connection_options,
+    max_runs_option,
+    pipeline_filter_options,
+)
+from backfill_sync.client import MageClient
+from backfill_sync.models import Plan
+from backfill_sync.planfile import dump_plan
+from backfill_sync.render import render_plan_json, render_plan_markdown, render_plan_text
+
+EXIT_CHANGES = 2
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for machines, markdown for a pull-request comment.",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Also save the plan as JSON, for `apply FILE`.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when there are changes (blocked ones too), 1 on error.",
+)
+@click.option("--allow-restart", is_flag=True, help="Plan restarts of cancelled backfills wanted started.")
+@max_runs_option
+@pipeline_filter_options
+@mage_connection_options
+def plan(
+    paths: tuple[str, ...],
+    output_format: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    allow_restart: bool,
+    max_runs: int,
+    pipelines: tuple[str, ...],
+    excludes: tuple[str, ...],
+    url: str,
+    api_key: str,
+    token: str | None,
+    email: str | None,
+    password: str | None,
+) -> int:
+    """Compare the manifests with live Mage and show what apply would do.
+
+    PATHS are manifest files or folders of *.yaml/*.yml files (default: backfills/). Manifests are
+    validated first; nothing is sent to Mage when one is invalid. Each change is shown per backfill
+    and per field, with the pipeline runs it sets off:
+
+    \b
+        backfill-sync plan backfills/
+        backfill-sync plan --format markdown > plan.md     # for a PR comment
+        backfill-sync plan --out plan.json && backfill-sync apply plan.json
+        backfill-sync plan --detailed-exitcode             # 0 nothing to do, 2 changes, 1 error
+    """
+    manifests = load_selected_manifests(paths, max_runs=max_runs, includes=pipelines, excludes=excludes)
+    connection = connection_from(url, api_key, token, email, password)
+    with MageClient(connection) as client:
+        the_plan = build_plan(client, manifests, connection, allow_restart=allow_restart)
+    click.echo(_render(the_plan, output_format), nl=False)
+    if out:
+        Path(out).write_text(dump_plan(the_plan), encoding="utf-8")
+    _append_step_summary(the_plan)
+    return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else 0
+
+
+def _render(the_plan: Plan, output_format: str) -> str:
+    if output_format == "json":
+        return render_plan_json(the_plan)
+    if output_format == "markdown":
+        return render_plan_markdown(the_plan)
+    return render_plan_text(the_plan, color=stdout_color())
+
+
+def _append_step_summary(the_plan: Plan) -> None:
+    """Under GitHub Actions, the plan also goes to the job's summary page (1 MiB limit per step)."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not summary:
+        return
+    with Path(summary).open("a", encoding="utf-8") as handle:
+        handle.write(render_plan_markdown(the_plan, max_chars=1_000_000))

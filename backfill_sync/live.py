@@ -1,0 +1,48 @@
+"""Read the live state a plan needs: the managed pipelines' backfills, with run counts where they matter."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Protocol
+
+from backfill_sync.errors import PlanError
+from backfill_sync.models import LiveBackfill, RunCounts
+from backfill_sync.plan import UNFINISHED_RUN_STATUSES
+
+
+class LiveReader(Protocol):
+    def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
+    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+    def run_counts(self, backfills: Sequence[LiveBackfill]) -> dict[int, RunCounts]: ...
+
+
+def read_live_state(
+    reader: LiveReader, pipeline_uuids: Sequence[str], *, mage_url: str
+) -> dict[str, list[LiveBackfill]]:
+    """Every live backfill of each pipeline; unfinished ones carry run counts (what a cancel stops)."""
+    check_pipelines_exist(reader, pipeline_uuids, mage_url=mage_url)
+    live = {uuid: reader.list_backfills(uuid) for uuid in pipeline_uuids}
+    unfinished = [b for rows in live.values() for b in rows if b.status in UNFINISHED_RUN_STATUSES]
+    # Only rows with a sane schedule: run counts of a row with interval_units <= 0 hang Mage (§6).
+    counts = reader.run_counts([b for b in unfinished if b.schedule() is not None])
+    return {uuid: [_with_counts(b, counts.get(b.id)) for b in rows] for uuid, rows in live.items()}
+
+
+def check_pipelines_exist(reader: LiveReader, pipeline_uuids: Sequence[str], *, mage_url: str) -> None:
+    """An unknown pipeline lists as empty in Mage: say so instead of planning creates that would fail."""
+    missing = [uuid for uuid in pipeline_uuids if not reader.pipeline_exists(uuid)]
+    if missing:
+        names = ", ".join(repr(uuid) for uuid in missing)
+        raise PlanError(
+            f"Mage at {mage_url} has no pipeline {names}; create it in Mage first, "
+            "or fix `pipeline_uuid` (and the file name) in the manifest"
+        )
+
+
+def _with_counts(backfill: LiveBackfill, counts: RunCounts | None) -> LiveBackfill:
+    if counts is None:
+        return backfill
+    return dataclasses.replace(
+        backfill, total_run_count=counts.total, run_status_counts=dict(counts.by_status)
+    )
