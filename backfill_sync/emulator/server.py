@@ -115,6 +115,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients can reuse connections as with tornado
+    # Headers and body go out as two writes; with Nagle on, the body waits for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server_version = "MageEmulator/0.9.80"
     timeout = 60  # an idle keep-alive connection frees its thread eventually
     server: _HTTPServer
