@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -40,28 +40,6 @@ RETRY_AFTER_CAP = 30.0
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class BackfillApi(Protocol):
-    """What plan/apply need from Mage; MageClient implements it, tests may fake it."""
-
-    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
-
-    def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
-
-    def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill | None: ...
-
-    def run_counts(self, backfills: Iterable[LiveBackfill]) -> dict[int, RunCounts]: ...
-
-    def create_backfill(self, pipeline_uuid: str, fields: BackfillFields) -> LiveBackfill: ...
-
-    def update_backfill(
-        self, pipeline_uuid: str, backfill_id: int, fields: BackfillFields
-    ) -> LiveBackfill: ...
-
-    def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill: ...
-
-    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,55 +12,19 @@ import pytest
 from backfill_sync.client import Backoff, MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
 from tests.contract.servers import EMULATOR_PIPELINE, Credentials, MageServer
-
-EMULATOR_START_TIMEOUT = 30.0
-
-
-def _start_emulator(*extra: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backfill_sync", "emulator", "--port", "0", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    if not url.startswith("http://"):
-        _stop(process)
-        pytest.fail(f"the emulator did not print its URL first (got {url!r})")
-    return process, url
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    """Stop the emulator by its own pid: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
+from tests.emulator_process import start_emulator
 
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[MageServer]:
-    process, url = _start_emulator("--pipeline", EMULATOR_PIPELINE)
-    try:
+    with start_emulator("--pipeline", EMULATOR_PIPELINE) as url:
         yield MageServer.for_emulator(url)
-    finally:
-        _stop(process)
 
 
 @pytest.fixture(scope="session")
 def emulator_no_auth_url() -> Iterator[str]:
-    process, url = _start_emulator("--pipeline", EMULATOR_PIPELINE, "--no-auth")
-    try:
+    with start_emulator("--pipeline", EMULATOR_PIPELINE, "--no-auth") as url:
         yield url
-    finally:
-        _stop(process)
 
 
 @pytest.fixture(scope="session")
