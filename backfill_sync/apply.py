@@ -8,7 +8,7 @@ one without repeating what succeeded; anything else that changed makes the item 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Protocol
 
 from backfill_sync.compare import desired_fields, diff_fields, live_fields, status_class
@@ -70,14 +70,34 @@ def apply_plan(
     parallelism: int = DEFAULT_PARALLELISM,
     on_item_done: Callable[[ItemResult], None] | None = None,
 ) -> ApplyResult:
-    """Apply every item with changes; independent items go on when one fails."""
+    """Apply every item with changes; independent items go on when one fails.
+
+    On Ctrl-C, items already being written are finished (a backfill is never left between two of its
+    requests by us) and the ones not begun are reported as skipped.
+    """
     items = [item for item in plan.items() if item.has_changes()]
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        futures = [pool.submit(apply_item, item, writer, plan.allow_restart) for item in items]
-        if on_item_done is not None:  # called here, in the caller's thread, as items finish
-            for future in as_completed(futures):
-                on_item_done(future.result())
-        return ApplyResult(tuple(future.result() for future in futures))
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism))
+    futures = {pool.submit(apply_item, item, writer, plan.allow_restart): item for item in items}
+    done: dict[Future[ItemResult], ItemResult] = {}
+    try:
+        for future in as_completed(futures):  # in the caller's thread, so callbacks need no locks
+            done[future] = future.result()
+            if on_item_done is not None:
+                on_item_done(done[future])
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            if future not in done and not future.cancelled():
+                done[future] = future.result()
+    finally:
+        pool.shutdown(wait=True)
+    return ApplyResult(tuple(done.get(future) or _skipped(item) for future, item in futures.items()))
+
+
+def _skipped(item: PlanItem) -> ItemResult:
+    return ItemResult(
+        item.pipeline_uuid, item.name, item.live_id, "skipped", (), "interrupted before it began"
+    )
 
 
 def apply_item(item: PlanItem, writer: BackfillWriter, allow_restart: bool) -> ItemResult:

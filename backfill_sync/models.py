@@ -250,7 +250,7 @@ class Plan:
 # ---------------------------------------------------------------------------------------------------------
 # Apply results: what happened to each plan item.
 
-Outcome = Literal["done", "unchanged", "failed", "stale", "blocked"]
+Outcome = Literal["done", "unchanged", "failed", "stale", "blocked", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -532,13 +532,14 @@ def _fence_for(body: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Apply results
 
-APPLY_OUTCOMES: tuple[Outcome, ...] = ("done", "unchanged", "failed", "stale", "blocked")
+APPLY_OUTCOMES: tuple[Outcome, ...] = ("done", "unchanged", "failed", "stale", "blocked", "skipped")
 _OUTCOME_STYLES: dict[Outcome, str] = {
     "done": "green",
     "unchanged": "dim",
     "failed": "red",
     "stale": "yellow",
     "blocked": "yellow",
+    "skipped": "yellow",
 }
 
 

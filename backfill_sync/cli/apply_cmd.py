@@ -24,7 +24,7 @@ from backfill_sync.client import MageClient
 from backfill_sync.errors import StalePlanError, UsageError
 from backfill_sync.models import ApplyResult, ItemResult, MageConnection, Plan
 from backfill_sync.planfile import load_plan
-from backfill_sync.render import render_apply_json, render_apply_text, render_plan_text
+from backfill_sync.render import public_url, render_apply_json, render_apply_text, render_plan_text
 
 
 @click.command()
@@ -125,9 +125,10 @@ def _saved_plan(path: Path, connection: MageConnection, allow_restart: bool) -> 
     except OSError as exc:
         raise UsageError(f"cannot read saved plan {path}: {exc.strerror}") from None
     saved = load_plan(text, str(path))
-    if saved.mage_url.rstrip("/") != connection.url.rstrip("/"):
+    if saved.mage_url != public_url(connection.url):
         raise StalePlanError(
-            f"{path} was made for Mage at {saved.mage_url}, not {connection.url}; nothing was applied"
+            f"{path} was made for Mage at {saved.mage_url}, not {public_url(connection.url)}; "
+            "nothing was applied"
         )
     if allow_restart and not saved.allow_restart:
         raise UsageError(f"{path} was planned without --allow-restart; make a new plan with it")

@@ -1,0 +1,137 @@
+"""apply's decisions without a server: what it sends, when it refuses, and how it stops on Ctrl-C.
+
+The HTTP behaviour of apply is covered end to end in tests/contract/test_plan_apply.py; these tests pin
+the pure parts and use a small in-memory stand-in for Mage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import count
+
+import pytest
+
+from backfill_sync.apply import apply_item, apply_plan, check_run_budget, fields_to_send, planned_runs
+from backfill_sync.errors import BackfillSyncError
+from backfill_sync.models import BackfillFields, LiveBackfill, StatusCommand
+from tests.factories import desired, live, manifest, plan_of
+
+
+class FakeMage:
+    """Just enough of Mage for apply: a dict of backfills, and a log of the writes it received."""
+
+    def __init__(self, *backfills: LiveBackfill) -> None:
+        self.rows = {backfill.id: backfill for backfill in backfills}
+        self.writes: list[str] = []
+        self._ids = count(100)
+
+    def get_backfill(self, backfill_id: int) -> LiveBackfill | None:
+        return self.rows.get(backfill_id)
+
+    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]:
+        return [row for row in self.rows.values() if pipeline_uuid in (None, row.pipeline_uuid)]
+
+    def create_backfill(self, pipeline_uuid: str, fields: BackfillFields) -> LiveBackfill:
+        new = live(next(self._ids), fields.name, pipeline=pipeline_uuid, start=None, end=None)
+        self.rows[new.id] = self._with(new, fields)
+        self.writes.append(f"create {fields.name}")
+        return self.rows[new.id]
+
+    def update_backfill(self, pipeline_uuid: str, backfill_id: int, fields: BackfillFields) -> LiveBackfill:
+        self.rows[backfill_id] = self._with(self.rows[backfill_id], fields)
+        self.writes.append(f"update {backfill_id}")
+        return self.rows[backfill_id]
+
+    def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill:
+        self.rows[backfill_id] = dataclasses.replace(self.rows[backfill_id], status=status)
+        self.writes.append(f"status {backfill_id} {status}")
+        return self.rows[backfill_id]
+
+    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> None:
+        del self.rows[backfill_id]
+        self.writes.append(f"delete {backfill_id}")
+
+    @staticmethod
+    def _with(row: LiveBackfill, fields: BackfillFields) -> LiveBackfill:
+        changes = {
+            name: getattr(fields, name)
+            for name in ("name", "start_datetime", "end_datetime", "interval_type", "interval_units")
+            if getattr(fields, name) is not None
+        }
+        for name in ("variables", "settings"):
+            if getattr(fields, name) is not None:
+                changes[name] = getattr(fields, name)
+        return dataclasses.replace(row, **changes)
+
+
+def test_a_create_sends_every_field_but_empty_objects():
+    fields = fields_to_send(desired("new", variables={"a": 1}), None)
+    assert fields.name == "new"
+    assert fields.variables == {"a": 1}
+    assert fields.settings is None
+    assert fields.interval_units == 1
+
+
+def test_an_update_sends_only_what_differs_and_clears_with_an_empty_object():
+    fields = fields_to_send(desired("same", end="2024-02-29"), live(1, "same", variables={"old": True}))
+    assert dataclasses.asdict(fields) | {"end_datetime": None} == dataclasses.asdict(
+        BackfillFields(variables={})
+    )
+    assert fields.end_datetime is not None and fields.end_datetime.month == 2
+
+
+def test_the_run_budget_counts_starts_and_allowed_restarts_only():
+    plan = plan_of(
+        manifest(
+            desired("a", state="started"),
+            desired("b", state="started"),
+            desired("c", state="started"),
+        ),
+        live_backfills=[live(2, "b", status="cancelled"), live(3, "c", status="running")],
+    )
+    assert planned_runs(plan) == 31  # a starts; b's restart is blocked; c is already started
+    check_run_budget(plan, 31)
+    with pytest.raises(BackfillSyncError, match="starts 31 pipeline runs, more than --max-total-runs 30"):
+        check_run_budget(plan, 30)
+
+
+def test_progress_that_is_the_plans_own_is_finished_not_refused():
+    # The plan wanted an update and a start; an earlier apply did the update and then failed.
+    plan = plan_of(manifest(desired("x", end="2024-02-29", state="started")), live_backfills=[live(1, "x")])
+    (item,) = plan.items()
+    mage = FakeMage(live(1, "x", end="2024-02-29 00:00:00"))
+    result = apply_item(item, mage, allow_restart=False)
+    assert (result.outcome, mage.writes) == ("done", ["status 1 initial"])
+
+
+@pytest.mark.parametrize(
+    ("now", "reason"),
+    [
+        pytest.param(live(1, "x", units=2), "changed since the plan was made (interval_units)", id="field"),
+        pytest.param(live(1, "x", status="cancelled"), "is now cancelled", id="status"),
+    ],
+)
+def test_other_changes_make_the_item_stale_and_nothing_is_written(now, reason):
+    plan = plan_of(manifest(desired("x", end="2024-02-29")), live_backfills=[live(1, "x")])
+    (item,) = plan.items()
+    mage = FakeMage(now)
+    result = apply_item(item, mage, allow_restart=False)
+    assert result.outcome == "stale"
+    assert reason in (result.message or "")
+    assert mage.writes == []
+
+
+def test_ctrl_c_finishes_items_in_flight_and_skips_the_rest():
+    plan = plan_of(manifest(*(desired(f"b{n}") for n in range(5))))
+    mage = FakeMage()
+
+    def interrupt(_result: object) -> None:
+        raise KeyboardInterrupt
+
+    result = apply_plan(plan, mage, parallelism=1, on_item_done=interrupt)
+    outcomes = [item.outcome for item in result.items]
+    assert outcomes[0] == "done"
+    assert "skipped" in outcomes
+    assert set(outcomes) <= {"done", "skipped"}
+    assert len(mage.writes) == outcomes.count("done")
+    assert not result.ok
