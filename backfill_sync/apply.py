@@ -173,7 +173,7 @@ def _carry_out(
     pipeline = desired.pipeline_uuid
     if action.kind == "create":
         created = writer.create_backfill(pipeline, fields_to_send(desired, None))
-        steps.append(f"created id {created.id}")
+        steps.append("created")
         return created
     assert live is not None, f"{action.kind} needs a live backfill"
     if action.kind == "update":

@@ -72,23 +72,20 @@ def diff_fields(before: Comparable, after: Comparable) -> tuple[FieldChange, ...
 
 
 def nested_details(before: Any, after: Any) -> tuple[str, ...]:
-    """One line per changed key of a JSON object, e.g. `region: 'eu' -> 'us'`, via deepdiff."""
+    """One line per changed key of a JSON object, e.g. `region: "eu" -> "us"`, via deepdiff."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
         return ()  # a create (None -> object): the whole value is the change, keys add nothing
     diff = DeepDiff(before, after, ignore_order=False, verbose_level=2)
     lines: list[str] = []
-    for path, change in diff.get("values_changed", {}).items():
-        lines.append(f"{_key(path)}: {change['old_value']!r} -> {change['new_value']!r}")
-    for path, change in diff.get("type_changes", {}).items():
-        lines.append(f"{_key(path)}: {change['old_value']!r} -> {change['new_value']!r}")
-    for path, value in diff.get("dictionary_item_added", {}).items():
-        lines.append(f"{_key(path)}: added {value!r}")
-    for path, value in diff.get("dictionary_item_removed", {}).items():
-        lines.append(f"{_key(path)}: removed (was {value!r})")
-    for path, value in diff.get("iterable_item_added", {}).items():
-        lines.append(f"{_key(path)}: added {value!r}")
-    for path, value in diff.get("iterable_item_removed", {}).items():
-        lines.append(f"{_key(path)}: removed (was {value!r})")
+    for kind in ("values_changed", "type_changes"):
+        for path, change in diff.get(kind, {}).items():
+            lines.append(f"{_key(path)}: {_json(change['old_value'])} -> {_json(change['new_value'])}")
+    for kind in ("dictionary_item_added", "iterable_item_added"):
+        for path, value in diff.get(kind, {}).items():
+            lines.append(f"{_key(path)}: added {_json(value)}")
+    for kind in ("dictionary_item_removed", "iterable_item_removed"):
+        for path, value in diff.get(kind, {}).items():
+            lines.append(f"{_key(path)}: removed (was {_json(value)})")
     return tuple(sorted(lines))
 
 
@@ -110,6 +107,11 @@ def fingerprint(live: LiveBackfill) -> str:
 def _same(before: Any, after: Any) -> bool:
     # deepdiff compares as JSON does: 1 and 1.0, or True and 1, differ in type and so are a change.
     return not DeepDiff(before, after, ignore_order=False)
+
+
+def _json(value: Any) -> str:
+    """Values as the manifest's reader knows them: JSON, not Python reprs."""
+    return json.dumps(value, default=str)
 
 
 def _key(path: str) -> str:

@@ -554,7 +554,14 @@ def render_apply_summary(result: ApplyResult) -> str:
     counts = ", ".join(f"{result.count(outcome)} {outcome}" for outcome in APPLY_OUTCOMES)
     if result.ok:
         return f"Apply complete: {counts}."
-    return f"Apply incomplete: {counts}. Fix the cause and run apply again; done steps are not repeated."
+    advice = []
+    if result.count("failed") or result.count("skipped"):
+        advice.append("fix the cause and run apply again (done steps are not repeated)")
+    if result.count("stale"):
+        advice.append("Mage changed since the plan was made: run plan again and review it")
+    if result.count("blocked"):
+        advice.append("blocked items need the flag their message names")
+    return f"Apply incomplete: {counts}. " + "; ".join(advice).capitalize() + "."
 
 
 def render_apply_json(result: ApplyResult) -> str:

@@ -321,9 +321,9 @@ def test_nested_changes_have_one_detail_line_per_key():
     item = plan_one(want, live(1, "a", variables={"region": "eu", "drop": "x", "keep": 1}))
     (change,) = item.changes
     assert change.details == (
-        "drop: removed (was 'x')",
-        "full: added True",
-        "region: 'eu' -> 'us'",
+        'drop: removed (was "x")',
+        "full: added true",
+        'region: "eu" -> "us"',
     )
 
 

@@ -9,10 +9,17 @@ import threading
 import click
 
 from backfill_sync.emulator import EmulatorConfig, EmulatorServer
+from backfill_sync.errors import UsageError
 
 
 @click.command()
-@click.option("--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1; 0 picks a free one.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1; 0 picks a free one.",
+)
 @click.option(
     "--pipeline", "pipelines", multiple=True, metavar="UUID", help="Create this pipeline (repeatable)."
 )
@@ -29,12 +36,21 @@ def emulator(port: int, pipelines: tuple[str, ...], no_auth: bool, run_seconds: 
 
     The first line printed is the URL. Auth is on by default with Mage's public api key, the owner
     admin@admin.com/admin and an Editor editor@example.com/editor. Tests steer it through /_emulator/...
+
+    \b
+        backfill-sync emulator --pipeline daily_sales &      # prints e.g. http://127.0.0.1:41163
+        export MAGE_URL=http://127.0.0.1:41163 MAGE_EMAIL=admin@admin.com MAGE_PASSWORD=admin
+        backfill-sync plan backfills/
     """
     config = EmulatorConfig(port=port, pipelines=pipelines, auth_on=not no_auth, run_seconds=run_seconds)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with EmulatorServer(config) as server:
+    try:
+        server = EmulatorServer(config)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    with server:
         click.echo(server.url)
         sys.stdout.flush()
         while not stopping.wait(0.5):

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from backfill_sync.connection import build_connection
 from backfill_sync.models import DEFAULT_MAGE_URL, MAGE_PUBLIC_API_KEY, MageConnection
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,7 +63,7 @@ mage_connection_options = _compose(
 def connection_from(
     url: str, api_key: str, token: str | None, email: str | None, password: str | None
 ) -> MageConnection:
-    return MageConnection(url=url.rstrip("/"), api_key=api_key, token=token, email=email, password=password)
+    return build_connection(url, api_key, token, email, password)
 
 
 max_runs_option = click.option(

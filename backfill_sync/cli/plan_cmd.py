@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from backfill_sync.apply import DEFAULT_MAX_TOTAL_RUNS, planned_runs
 from backfill_sync.cli.common import build_plan, load_selected_manifests, stdout_color
 from backfill_sync.cli.options import (
     connection_from,
@@ -15,6 +16,7 @@ from backfill_sync.cli.options import (
     pipeline_filter_options,
 )
 from backfill_sync.client import MageClient
+from backfill_sync.errors import UsageError
 from backfill_sync.models import Plan
 from backfill_sync.planfile import dump_plan
 from backfill_sync.render import render_plan_json, render_plan_markdown, render_plan_text
@@ -69,14 +71,19 @@ def plan(
         backfill-sync plan --out plan.json && backfill-sync apply plan.json
         backfill-sync plan --detailed-exitcode             # 0 nothing to do, 2 changes, 1 error
     """
+    if out and not out.endswith(".json"):
+        raise UsageError(
+            f"--out {out}: a saved plan is JSON and its name must end in .json (apply relies on it)"
+        )
     manifests = load_selected_manifests(paths, max_runs=max_runs, includes=pipelines, excludes=excludes)
     connection = connection_from(url, api_key, token, email, password)
     with MageClient(connection) as client:
         the_plan = build_plan(client, manifests, connection, allow_restart=allow_restart)
     click.echo(_render(the_plan, output_format), nl=False)
     if out:
-        Path(out).write_text(dump_plan(the_plan), encoding="utf-8")
+        _save(Path(out), the_plan)
     _append_step_summary(the_plan)
+    _warn_about_run_budget(the_plan)
     return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else 0
 
 
@@ -88,10 +95,30 @@ def _render(the_plan: Plan, output_format: str) -> str:
     return render_plan_text(the_plan, color=stdout_color())
 
 
+def _save(path: Path, the_plan: Plan) -> None:
+    try:
+        path.write_text(dump_plan(the_plan), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot save the plan to {path}: {exc.strerror}") from None
+
+
 def _append_step_summary(the_plan: Plan) -> None:
     """Under GitHub Actions, the plan also goes to the job's summary page (1 MiB limit per step)."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if os.environ.get("GITHUB_ACTIONS") != "true" or not summary:
         return
-    with Path(summary).open("a", encoding="utf-8") as handle:
-        handle.write(render_plan_markdown(the_plan, max_chars=1_000_000))
+    try:
+        with Path(summary).open("a", encoding="utf-8") as handle:
+            handle.write(render_plan_markdown(the_plan, max_chars=1_000_000))
+    except OSError as exc:  # the plan itself succeeded; a missing summary page is not worth failing it
+        click.echo(f"Warning: cannot append to GITHUB_STEP_SUMMARY {summary}: {exc.strerror}", err=True)
+
+
+def _warn_about_run_budget(the_plan: Plan) -> None:
+    runs = planned_runs(the_plan)
+    if runs > DEFAULT_MAX_TOTAL_RUNS:
+        click.echo(
+            f"Warning: this plan starts {runs} pipeline runs; apply refuses more than "
+            f"{DEFAULT_MAX_TOTAL_RUNS} unless --max-total-runs is raised.",
+            err=True,
+        )
