@@ -14,12 +14,15 @@ from backfill_sync.cli.options import (
     max_runs_option,
     pipeline_filter_options,
 )
+from backfill_sync.cli.report import in_github_actions
 from backfill_sync.client import MageClient
 from backfill_sync.models import Plan
 from backfill_sync.planfile import dump_plan
 from backfill_sync.render import render_plan_json, render_plan_markdown, render_plan_text
 
 EXIT_CHANGES = 2
+# GitHub's limit for one step's $GITHUB_STEP_SUMMARY, in bytes.
+STEP_SUMMARY_LIMIT = 1024 * 1024
 
 
 @click.command()
@@ -68,6 +71,13 @@ def plan(
         backfill-sync plan --format markdown > plan.md     # for a PR comment
         backfill-sync plan --out plan.json && backfill-sync apply plan.json
         backfill-sync plan --detailed-exitcode             # 0 nothing to do, 2 changes, 1 error
+
+    Under GitHub Actions (GITHUB_ACTIONS=true) the Markdown plan is also appended to the job summary
+    ($GITHUB_STEP_SUMMARY), cut to GitHub's 1 MiB per step.
+
+    \b
+    Markdown output starts with a hidden line, so a workflow can find its PR comment and update it:
+        <!-- backfill-sync:plan -->
     """
     manifests = load_selected_manifests(paths, max_runs=max_runs, includes=pipelines, excludes=excludes)
     connection = connection_from(url, api_key, token, email, password)
@@ -76,7 +86,7 @@ def plan(
     click.echo(_render(the_plan, output_format), nl=False)
     if out:
         Path(out).write_text(dump_plan(the_plan), encoding="utf-8")
-    _append_step_summary(the_plan)
+    append_step_summary(the_plan)
     return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else 0
 
 
@@ -88,10 +98,22 @@ def _render(the_plan: Plan, output_format: str) -> str:
     return render_plan_text(the_plan, color=stdout_color())
 
 
-def _append_step_summary(the_plan: Plan) -> None:
-    """Under GitHub Actions, the plan also goes to the job's summary page (1 MiB limit per step)."""
+def append_step_summary(the_plan: Plan) -> None:
+    """Under GitHub Actions, the plan also goes to the job's summary page.
+
+    GitHub drops a step's whole summary when the file passes 1 MiB, so the plan only gets the bytes
+    that earlier writes in the same step left, and is left out (with a warning) when even its shortest
+    form would not fit.
+    """
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if os.environ.get("GITHUB_ACTIONS") != "true" or not summary:
+    if not in_github_actions() or not summary:
         return
-    with Path(summary).open("a", encoding="utf-8") as handle:
-        handle.write(render_plan_markdown(the_plan, max_chars=1_000_000))
+    path = Path(summary)
+    budget = STEP_SUMMARY_LIMIT - (path.stat().st_size if path.exists() else 0)
+    text = render_plan_markdown(the_plan, max_chars=STEP_SUMMARY_LIMIT, max_bytes=max(budget, 0))
+    data = text.encode("utf-8")
+    if len(data) > budget:
+        click.echo("warning: the job summary is full; the plan was not added to it", err=True)
+        return
+    with path.open("ab") as handle:
+        handle.write(data)
