@@ -76,7 +76,7 @@ def plan(
     ($GITHUB_STEP_SUMMARY), cut to GitHub's 1 MiB per step.
 
     \b
-    Markdown output starts with a hidden line, so a workflow can find its PR comment and update it:
+    Markdown starts with a hidden line, for a workflow to find (and update) its PR comment by:
         <!-- backfill-sync:plan -->
     """
     manifests = load_selected_manifests(paths, max_runs=max_runs, includes=pipelines, excludes=excludes)
