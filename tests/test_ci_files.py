@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from backfill_sync.cli import cli
 from backfill_sync.render import MARKDOWN_MARKER
 from tests.ci_commands import (
     Command,
@@ -278,8 +279,9 @@ def test_every_ci_command_is_one_the_cli_knows():
     gitlab = extract_commands(gitlab_scripts(load_yaml(GITLAB_PIPELINE)), {})
     hooks = [hook_commands(hook["id"])[1] for hook in load_yaml(HOOKS)]
     used = {command.subcommand for command in [*github, *gitlab]} | set(hooks)
-    assert used <= {"validate", "plan", "apply", "fmt"}
-    assert "apply" in used and "plan" in used and "validate" in used
+    assert {"validate", "plan", "apply", "fmt"} <= used
+    # fmt is checked by test_fmt_commands_in_ci_files (it comes with issue 5, part 2).
+    assert used - {"fmt"} <= set(cli.commands)
 
 
 def fmt_commands() -> list[Any]:
