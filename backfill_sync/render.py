@@ -380,10 +380,13 @@ _TABLE_HEADER = (
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
 
 
-def render_plan_markdown(plan: Plan, *, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
+def render_plan_markdown(
+    plan: Plan, *, max_chars: int = GITHUB_COMMENT_LIMIT, max_bytes: int | None = None
+) -> str:
     """A PR comment: marker line, summary, table, one collapsed section per pipeline; <= max_chars.
 
     When too long, whole sections are dropped from the end (then table rows) and the comment says so.
+    max_bytes also bounds its UTF-8 size (GitHub's step summary limit counts bytes, not characters).
     """
     summary = summarize_plan(plan.items())
     changed = [pipeline for pipeline in plan.pipelines if summarize_plan(pipeline.items).has_changes]
@@ -398,11 +401,19 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = GITHUB_COMMENT_LIMIT) -
     tail = (
         [f"{quiet} other pipeline{'s' if quiet != 1 else ''} without changes."] if changed and quiet else []
     )
-    return _fit_markdown(head, rows, tail, sections, max_chars)
+
+    def fits(text: str) -> bool:
+        return len(text) <= max_chars and (max_bytes is None or len(text.encode("utf-8")) <= max_bytes)
+
+    return _fit_markdown(head, rows, tail, sections, fits)
 
 
 def _fit_markdown(
-    head: list[str], rows: list[str], tail: list[str], sections: list[tuple[str, str]], max_chars: int
+    head: list[str],
+    rows: list[str],
+    tail: list[str],
+    sections: list[tuple[str, str]],
+    fits_limit: Callable[[str], bool],
 ) -> str:
     """Drop details sections from the end, then table rows, until the comment fits."""
 
@@ -411,10 +422,10 @@ def _fit_markdown(
 
     # Each section is longer than its name in the "not shown" line, so length grows with what is shown
     # and a binary search finds the most that fits without rebuilding a huge comment once per section.
-    shown_sections = _most_that_fits(len(sections), lambda n: len(build(len(rows), n)) <= max_chars)
+    shown_sections = _most_that_fits(len(sections), lambda n: fits_limit(build(len(rows), n)))
     if shown_sections is not None:
         return build(len(rows), shown_sections)
-    shown_rows = _most_that_fits(len(rows), lambda n: len(build(n, 0)) <= max_chars)
+    shown_rows = _most_that_fits(len(rows), lambda n: fits_limit(build(n, 0)))
     return build(shown_rows or 0, 0)
 
 

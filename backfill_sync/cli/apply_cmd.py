@@ -84,6 +84,8 @@ def apply(
         backfill-sync apply backfills/                       # plan, confirm, apply
         backfill-sync apply --auto-approve backfills/        # CI on merge
         backfill-sync plan --out plan.json && backfill-sync apply --auto-approve plan.json
+
+    --pipeline/--exclude select manifests; a saved plan is applied whole (filter when making it).
     """
     connection = connection_from(url, api_key, token, email, password)
     with MageClient(connection, max_connections=parallelism) as client:
@@ -112,6 +114,12 @@ def _plan_for(
     excludes: tuple[str, ...],
 ) -> Plan:
     if len(targets) == 1 and targets[0].endswith(".json"):
+        if pipelines or excludes:
+            # A saved plan is carried out exactly as reviewed; filtering it would apply a different plan.
+            raise UsageError(
+                "--pipeline/--exclude select manifests, not parts of a saved plan; "
+                "pass them to `plan --out` instead"
+            )
         return _saved_plan(Path(targets[0]), connection, allow_restart)
     if any(target.endswith(".json") for target in targets):
         raise UsageError("a saved plan (.json) must be the only argument of apply")

@@ -15,6 +15,7 @@ from backfill_sync.cli.options import (
     max_runs_option,
     pipeline_filter_options,
 )
+from backfill_sync.cli.report import in_github_actions
 from backfill_sync.client import MageClient
 from backfill_sync.errors import UsageError
 from backfill_sync.models import Plan
@@ -22,6 +23,8 @@ from backfill_sync.planfile import dump_plan
 from backfill_sync.render import render_plan_json, render_plan_markdown, render_plan_text
 
 EXIT_CHANGES = 2
+# GitHub's limit for one step's $GITHUB_STEP_SUMMARY, in bytes.
+STEP_SUMMARY_LIMIT = 1024 * 1024
 
 
 @click.command()
@@ -70,6 +73,13 @@ def plan(
         backfill-sync plan --format markdown > plan.md     # for a PR comment
         backfill-sync plan --out plan.json && backfill-sync apply plan.json
         backfill-sync plan --detailed-exitcode             # 0 nothing to do, 2 changes, 1 error
+
+    Under GitHub Actions (GITHUB_ACTIONS=true) the Markdown plan is also appended to the job summary
+    ($GITHUB_STEP_SUMMARY), cut to GitHub's 1 MiB per step.
+
+    \b
+    Markdown starts with a hidden line, for a workflow to find (and update) its PR comment by:
+        <!-- backfill-sync:plan -->
     """
     if out and not out.endswith(".json"):
         raise UsageError(
@@ -82,7 +92,7 @@ def plan(
     click.echo(_render(the_plan, output_format), nl=False)
     if out:
         _save(Path(out), the_plan)
-    _append_step_summary(the_plan)
+    append_step_summary(the_plan)
     _warn_about_run_budget(the_plan)
     return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else 0
 
@@ -102,14 +112,26 @@ def _save(path: Path, the_plan: Plan) -> None:
         raise UsageError(f"cannot save the plan to {path}: {exc.strerror}") from None
 
 
-def _append_step_summary(the_plan: Plan) -> None:
-    """Under GitHub Actions, the plan also goes to the job's summary page (1 MiB limit per step)."""
+def append_step_summary(the_plan: Plan) -> None:
+    """Under GitHub Actions, the plan also goes to the job's summary page.
+
+    GitHub drops a step's whole summary when the file passes 1 MiB, so the plan only gets the bytes
+    that earlier writes in the same step left, and is left out (with a warning) when even its shortest
+    form would not fit.
+    """
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if os.environ.get("GITHUB_ACTIONS") != "true" or not summary:
+    if not in_github_actions() or not summary:
         return
+    path = Path(summary)
     try:
-        with Path(summary).open("a", encoding="utf-8") as handle:
-            handle.write(render_plan_markdown(the_plan, max_chars=1_000_000))
+        budget = STEP_SUMMARY_LIMIT - (path.stat().st_size if path.exists() else 0)
+        text = render_plan_markdown(the_plan, max_chars=STEP_SUMMARY_LIMIT, max_bytes=max(budget, 0))
+        data = text.encode("utf-8")
+        if len(data) > budget:
+            click.echo("Warning: the job summary is full; the plan was not added to it", err=True)
+            return
+        with path.open("ab") as handle:
+            handle.write(data)
     except OSError as exc:  # the plan itself succeeded; a missing summary page is not worth failing it
         click.echo(f"Warning: cannot append to GITHUB_STEP_SUMMARY {summary}: {exc.strerror}", err=True)
 
