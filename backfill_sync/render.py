@@ -391,11 +391,7 @@ def render_plan_markdown(
     summary = summarize_plan(plan.items())
     changed = [pipeline for pipeline in plan.pipelines if summarize_plan(pipeline.items).has_changes]
     rows = [_table_row(pipeline) for pipeline in changed]
-    sections = [
-        (pipeline.pipeline_uuid, _pipeline_section(pipeline))
-        for pipeline in plan.pipelines
-        if _has_anything(pipeline)
-    ]
+    sections = [pipeline for pipeline in plan.pipelines if _has_anything(pipeline)]
     head = [MARKDOWN_MARKER, "### backfill-sync plan", "", f"**{render_summary_line(summary)}**"]
     quiet = len(plan.pipelines) - len(changed)
     tail = (
@@ -412,21 +408,29 @@ def _fit_markdown(
     head: list[str],
     rows: list[str],
     tail: list[str],
-    sections: list[tuple[str, str]],
+    sections: list[PipelinePlan],
     fits_limit: Callable[[str], bool],
 ) -> str:
-    """Drop details sections from the end, then table rows, until the comment fits."""
+    """Drop details from the end, then table rows, until the comment fits.
 
-    def build(shown_rows: int, shown_sections: int) -> str:
-        return _assemble_markdown(head, rows, shown_rows, tail, sections, shown_sections)
+    Whole sections go first; the first section that does not fit is cut item by item, so that even a
+    one-pipeline plan shows as many of its backfills as fit.
+    """
 
-    # Each section is longer than its name in the "not shown" line, so length grows with what is shown
-    # and a binary search finds the most that fits without rebuilding a huge comment once per section.
-    shown_sections = _most_that_fits(len(sections), lambda n: fits_limit(build(len(rows), n)))
-    if shown_sections is not None:
-        return build(len(rows), shown_sections)
-    shown_rows = _most_that_fits(len(rows), lambda n: fits_limit(build(n, 0)))
-    return build(shown_rows or 0, 0)
+    def build(shown_rows: int, shown_sections: int, partial: int = 0) -> str:
+        return _assemble_markdown(head, rows, shown_rows, tail, sections, shown_sections, partial)
+
+    # Length grows with what is shown, so a binary search finds the most that fits without rebuilding a
+    # huge comment once per section.
+    shown = _most_that_fits(len(sections), lambda n: fits_limit(build(len(rows), n)))
+    if shown is None:
+        shown_rows = _most_that_fits(len(rows), lambda n: fits_limit(build(n, 0)))
+        return build(shown_rows or 0, 0)
+    if shown < len(sections):
+        items = len(_item_groups(sections[shown]))
+        partial = _most_that_fits(items, lambda k: fits_limit(build(len(rows), shown, k)))
+        return build(len(rows), shown, partial or 0)
+    return build(len(rows), shown)
 
 
 def _most_that_fits(total: int, fits: Callable[[int], bool]) -> int | None:
@@ -448,8 +452,9 @@ def _assemble_markdown(
     rows: list[str],
     shown_rows: int,
     tail: list[str],
-    sections: list[tuple[str, str]],
+    sections: list[PipelinePlan],
     shown_sections: int,
+    partial_items: int,
 ) -> str:
     parts = ["\n".join(head)]
     if rows:
@@ -459,11 +464,14 @@ def _assemble_markdown(
         parts.append("\n".join(table))
     if tail:
         parts.append("\n".join(tail))
-    parts.extend(text for _, text in sections[:shown_sections])
-    left_out = [name for name, _ in sections[shown_sections:]]
+    parts.extend(_pipeline_section(pipeline) for pipeline in sections[:shown_sections])
+    left_out = sections[shown_sections:]
+    if left_out and partial_items:
+        parts.append(_pipeline_section(left_out[0], shown_items=partial_items))
+        left_out = left_out[1:]
     if left_out:
         noun = "pipeline" if len(left_out) == 1 else "pipelines"
-        names = ", ".join(escape_markdown(name) for name in left_out)
+        names = ", ".join(escape_markdown(pipeline.pipeline_uuid) for pipeline in left_out)
         parts.append(
             f"… {len(left_out)} {noun} not shown ({names}); run `backfill-sync plan` to see the full plan"
         )
@@ -487,20 +495,26 @@ def _table_row(pipeline: PipelinePlan) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _pipeline_section(pipeline: PipelinePlan) -> str:
+def _pipeline_section(pipeline: PipelinePlan, shown_items: int | None = None) -> str:
     line = render_summary_line(summarize_plan(pipeline.items)).removeprefix("Plan: ")
     title = f"<code>{html.escape(pipeline.pipeline_uuid)}</code>: {html.escape(line)}"
-    body = "\n".join(_diff_lines(pipeline))
+    body = "\n".join(_diff_lines(pipeline, shown_items))
     fence = _fence_for(body)
     return f"<details><summary>{title}</summary>\n\n{fence}diff\n{body}\n{fence}\n\n</details>"
 
 
-def _diff_lines(pipeline: PipelinePlan) -> list[str]:
-    lines: list[str] = []
-    for item in pipeline.items:
-        if _has_anything_item(item):
-            lines.extend(_item_diff(item))
-    if pipeline.unmanaged:
+def _item_groups(pipeline: PipelinePlan) -> list[list[str]]:
+    return [_item_diff(item) for item in pipeline.items if _has_anything_item(item)]
+
+
+def _diff_lines(pipeline: PipelinePlan, shown_items: int | None = None) -> list[str]:
+    groups = _item_groups(pipeline)
+    lines = [line for group in groups[:shown_items] for line in group]
+    if shown_items is not None and shown_items < len(groups):
+        hidden = len(groups) - shown_items
+        lines.append(f"… {hidden} more backfill{'s' if hidden != 1 else ''} of this pipeline not shown;")
+        lines.append("  run `backfill-sync plan` to see the full plan")
+    elif pipeline.unmanaged:
         lines.append("  unmanaged, left alone:")
         lines.extend(f"    {_describe_unmanaged(backfill)}" for backfill in pipeline.unmanaged)
     return lines

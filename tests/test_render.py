@@ -270,6 +270,17 @@ def test_markdown_truncates_whole_sections_from_the_end_and_says_which(max_chars
     assert len(render_plan_markdown(plan, max_chars=max_chars + 1000)) > len(text)
 
 
+def test_one_huge_pipeline_is_cut_item_by_item_not_dropped_whole():
+    text = render_plan_markdown(many_pipelines(1, items=1500), max_chars=20_000)
+    assert len(text) <= 20_000
+    assert text.count("<details>") == 1
+    shown = len(re.findall(r'^\+ create "b\d+"$', text, flags=re.MULTILINE))
+    notice = re.search(r"… (\d+) more backfills of this pipeline not shown;", text)
+    assert notice is not None
+    assert shown > 10
+    assert shown + int(notice.group(1)) == 1500
+
+
 def test_markdown_drops_table_rows_last():
     text = render_plan_markdown(many_pipelines(200, items=1), max_chars=2000)
     assert len(text) <= 2000
