@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from backfill_sync.errors import PlanError
-from backfill_sync.models import LiveBackfill, RunCounts
+from backfill_sync.models import LiveBackfill, Manifest, RunCounts
 from backfill_sync.plan import UNFINISHED_RUN_STATUSES
 
 
@@ -18,25 +18,24 @@ class LiveReader(Protocol):
 
 
 def read_live_state(
-    reader: LiveReader, pipeline_uuids: Sequence[str], *, mage_url: str
+    reader: LiveReader, manifests: Sequence[Manifest], *, mage_url: str
 ) -> dict[str, list[LiveBackfill]]:
-    """Every live backfill of each pipeline; unfinished ones carry run counts (what a cancel stops)."""
-    check_pipelines_exist(reader, pipeline_uuids, mage_url=mage_url)
-    live = {uuid: reader.list_backfills(uuid) for uuid in pipeline_uuids}
+    """Every live backfill of each manifest's pipeline; unfinished ones carry run counts."""
+    check_pipelines_exist(reader, manifests, mage_url=mage_url)
+    live = {m.pipeline_uuid: reader.list_backfills(m.pipeline_uuid) for m in manifests}
     unfinished = [b for rows in live.values() for b in rows if b.status in UNFINISHED_RUN_STATUSES]
     # Only rows with a sane schedule: run counts of a row with interval_units <= 0 hang Mage (§6).
     counts = reader.run_counts([b for b in unfinished if b.schedule() is not None])
     return {uuid: [_with_counts(b, counts.get(b.id)) for b in rows] for uuid, rows in live.items()}
 
 
-def check_pipelines_exist(reader: LiveReader, pipeline_uuids: Sequence[str], *, mage_url: str) -> None:
+def check_pipelines_exist(reader: LiveReader, manifests: Sequence[Manifest], *, mage_url: str) -> None:
     """An unknown pipeline lists as empty in Mage: say so instead of planning creates that would fail."""
-    missing = [uuid for uuid in pipeline_uuids if not reader.pipeline_exists(uuid)]
+    missing = [m for m in manifests if not reader.pipeline_exists(m.pipeline_uuid)]
     if missing:
-        names = ", ".join(repr(uuid) for uuid in missing)
+        lines = [f"{m.path}: Mage at {mage_url} has no pipeline {m.pipeline_uuid!r}" for m in missing]
         raise PlanError(
-            f"Mage at {mage_url} has no pipeline {names}; create it in Mage first, "
-            "or fix `pipeline_uuid` (and the file name) in the manifest"
+            "\n".join(lines) + "\ncreate the pipeline in Mage first, or fix `pipeline_uuid` and the file name"
         )
 
 

@@ -30,12 +30,21 @@ def compute_plan(
     mage_url: str,
     allow_restart: bool = False,
 ) -> Plan:
-    """The plan for every manifest against the live backfills of its pipeline."""
-    pipelines = tuple(
-        plan_pipeline(manifest, live_by_pipeline.get(manifest.pipeline_uuid, ()), allow_restart)
-        for manifest in manifests
-    )
-    return Plan(mage_url=mage_url, pipelines=pipelines, allow_restart=allow_restart)
+    """The plan for every manifest against the live backfills of its pipeline.
+
+    Problems of every pipeline are reported together (one PlanError), not only the first one met.
+    """
+    pipelines: list[PipelinePlan] = []
+    problems: list[str] = []
+    for manifest in manifests:
+        try:
+            live = live_by_pipeline.get(manifest.pipeline_uuid, ())
+            pipelines.append(plan_pipeline(manifest, live, allow_restart))
+        except PlanError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise PlanError("\n".join(problems))
+    return Plan(mage_url=mage_url, pipelines=tuple(pipelines), allow_restart=allow_restart)
 
 
 def plan_pipeline(manifest: Manifest, live: Sequence[LiveBackfill], allow_restart: bool) -> PipelinePlan:

@@ -366,3 +366,13 @@ def test_compute_plan_keeps_manifest_order_and_the_url():
 def test_no_changes_plan_has_no_changes():
     plan = plan_of(manifest(desired("a", state="started")), live_backfills=[live(1, "a", status="running")])
     assert not plan.has_changes()
+
+
+def test_problems_of_every_pipeline_are_reported_together():
+    first = manifest(desired("a", id=9))
+    second = manifest(desired("b", pipeline="other", id=8), pipeline="other")
+    with pytest.raises(PlanError) as caught:
+        plan_of(first, second)
+    message = str(caught.value)
+    assert "pins id 9" in message
+    assert "pins id 8" in message

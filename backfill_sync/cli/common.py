@@ -26,8 +26,7 @@ def load_selected_manifests(
 def build_plan(
     client: MageClient, manifests: Sequence[Manifest], connection: MageConnection, *, allow_restart: bool
 ) -> Plan:
-    uuids = [manifest.pipeline_uuid for manifest in manifests]
-    live = read_live_state(client, uuids, mage_url=connection.url)
+    live = read_live_state(client, manifests, mage_url=connection.url)
     return compute_plan(manifests, live, mage_url=connection.url, allow_restart=allow_restart)
 
 

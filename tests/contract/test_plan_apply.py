@@ -322,6 +322,7 @@ def test_an_unknown_pipeline_is_an_error_not_a_create(cli, ws):
     )
     planned = cli("plan", str(ws.folder / "no_such_pipeline_e2e.yaml"))
     assert planned.code == EXIT_ERROR
+    assert "no_such_pipeline_e2e.yaml: Mage at" in planned.err
     assert "has no pipeline 'no_such_pipeline_e2e'" in planned.err
 
 
