@@ -23,7 +23,8 @@ def parse_manifest_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not a real date or time ({exc})") from None
+        reason = "the offset must be between -23:59 and +23:59" if "offset" in str(exc) else str(exc)
+        raise ValueError(f"{text!r} is not a real date or time ({reason})") from None
     return to_utc(value)
 
 

@@ -82,6 +82,8 @@ def _syntax_violation(file: str, exc: yaml.MarkedYAMLError) -> Violation:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem, context = exc.problem or "", exc.context or ""
+    if "'\\t'" in problem:
+        return Violation(file, line, col, "", "invalid YAML: a tab here; YAML is indented with spaces only")
     if problem.startswith("but ") and context:
         message = f"invalid YAML: {context}, {problem}"
     elif context and exc.context_mark:
