@@ -122,6 +122,19 @@ class MageClient:
             raise
         return True
 
+    def list_pipeline_uuids(self) -> list[str]:
+        """The uuids of every pipeline Mage has (paged like backfills, in case a server pages them)."""
+        uuids: list[str] = []
+        offset = 0
+        while True:
+            params = {"_limit": self._page_size, "_offset": offset}
+            page = self._call("GET", "/api/pipelines", params=params)
+            items = [item for item in page.get("pipelines") or [] if isinstance(item, dict)]
+            uuids += [item["uuid"] for item in items if isinstance(item.get("uuid"), str)]
+            if not (page.get("metadata") or {}).get("next") or not items:
+                return uuids
+            offset += len(items)
+
     def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill | None:
         """One backfill, None when Mage has no such id; run counts only when its schedule is sane
         (asking them of a row with units <= 0 hangs Mage, §6 hazard 2)."""

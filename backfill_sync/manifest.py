@@ -68,13 +68,14 @@ def _unique(paths: list[Path]) -> list[Path]:
 def select_pipelines(files: Sequence[Path], include: Sequence[str], exclude: Sequence[str]) -> list[Path]:
     """Keep files whose pipeline (the file stem) matches an --pipeline glob (if any) and no --exclude glob."""
 
-    def wanted(path: Path) -> bool:
-        pipeline = file_pipeline_uuid(str(path))
-        if include and not any(fnmatch.fnmatchcase(pipeline, glob) for glob in include):
-            return False
-        return not any(fnmatch.fnmatchcase(pipeline, glob) for glob in exclude)
+    return [path for path in files if pipeline_selected(file_pipeline_uuid(str(path)), include, exclude)]
 
-    return [path for path in files if wanted(path)]
+
+def pipeline_selected(pipeline_uuid: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """True when the uuid matches an --pipeline glob (or none is given) and no --exclude glob."""
+    if include and not any(fnmatch.fnmatchcase(pipeline_uuid, glob) for glob in include):
+        return False
+    return not any(fnmatch.fnmatchcase(pipeline_uuid, glob) for glob in exclude)
 
 
 def read_manifest(path: Path) -> tuple[Document | None, list[Violation]]:

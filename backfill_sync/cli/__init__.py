@@ -7,7 +7,15 @@ from collections.abc import Sequence
 import click
 
 from backfill_sync import __version__
-from backfill_sync.cli import apply_cmd, emulator_cmd, plan_cmd, schema_cmd, validate_cmd
+from backfill_sync.cli import (
+    apply_cmd,
+    emulator_cmd,
+    fmt_cmd,
+    import_cmd,
+    plan_cmd,
+    schema_cmd,
+    validate_cmd,
+)
 from backfill_sync.cli.output import report_error
 from backfill_sync.errors import BackfillSyncError
 
@@ -43,6 +51,8 @@ def cli() -> None:
 cli.add_command(validate_cmd.validate)
 cli.add_command(plan_cmd.plan)
 cli.add_command(apply_cmd.apply)
+cli.add_command(fmt_cmd.fmt)
+cli.add_command(import_cmd.import_backfills)
 cli.add_command(schema_cmd.schema)
 cli.add_command(emulator_cmd.emulator)
 

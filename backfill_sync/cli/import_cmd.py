@@ -1,0 +1,102 @@
+"""`backfill-sync import`: write manifests for the backfills that already exist in Mage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from backfill_sync.atomic import write_atomically
+from backfill_sync.cli.options import (
+    connection_from,
+    mage_connection_options,
+    max_runs_option,
+    pipeline_filter_options,
+)
+from backfill_sync.client import MageClient
+from backfill_sync.importer import ImportedManifest, build_manifest_text, read_selected_backfills
+from backfill_sync.manifest import DEFAULT_MANIFEST_DIR
+
+HELP = """Write one manifest per pipeline from the backfills that already exist in Mage.
+
+Reads the live backfills of every pipeline (or those chosen with --pipeline/--exclude) and writes
+<out-dir>/<pipeline_uuid>.yaml in the canonical form of `fmt`, so that `validate` and `fmt --check`
+pass and `plan` reports no changes. `state:` follows the live status (never started: left out;
+initial, running, completed or failed: started; cancelled: cancelled); `id:` is written only where
+two backfills of a pipeline share a name.
+
+\b
+    backfill-sync import                                  # all pipelines into backfills/
+    backfill-sync import --pipeline 'sales_*' --out-dir backfills
+    backfill-sync import --force && git diff backfills/   # refresh existing manifests
+    backfill-sync plan backfills/                         # afterwards: "No changes."
+
+\b
+An existing manifest is never overwritten without --force (that pipeline is left out, the others
+are written). Backfills a manifest cannot express are listed on stderr with the reason and left
+out: ones with a block_uuid, nameless ones, an incomplete or insane schedule, a second backfill of
+the same name (the first, pinned by id:, is imported), and pipelines Mage cannot list because of a
+row it cannot read. Exit code 0 when everything was imported, 1 when anything was left out.
+"""
+
+
+@click.command("import", help=HELP)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    default=DEFAULT_MANIFEST_DIR,
+    show_default=True,
+    help="Folder for the manifests (created if missing).",
+)
+@click.option("--force", is_flag=True, help="Overwrite manifests that already exist.")
+@max_runs_option
+@pipeline_filter_options
+@mage_connection_options
+def import_backfills(
+    out_dir: str,
+    force: bool,
+    max_runs: int,
+    pipelines: tuple[str, ...],
+    excludes: tuple[str, ...],
+    url: str,
+    api_key: str,
+    token: str | None,
+    email: str | None,
+    password: str | None,
+) -> int:
+    connection = connection_from(url, api_key, token, email, password)
+    with MageClient(connection) as client:
+        live, skipped = read_selected_backfills(client, pipelines, excludes)
+    folder = Path(out_dir)
+    manifests: list[tuple[Path, ImportedManifest]] = []
+    for uuid in sorted(live):
+        path = manifest_path(folder, uuid)
+        imported, left_out = build_manifest_text(uuid, live[uuid], file=str(path), max_runs=max_runs)
+        skipped += left_out
+        if imported is not None:
+            manifests.append((path, imported))
+    refused = _write(manifests, force)
+    for item in skipped:
+        click.echo(f"skipped {item}", err=True)
+    for path in refused:
+        click.echo(f"Error: {path} already exists; pass --force to overwrite it", err=True)
+    if not live and not skipped:
+        click.echo("no backfills found in the selected pipelines; nothing written", err=True)
+    return 1 if skipped or refused else 0
+
+
+def manifest_path(folder: Path, pipeline_uuid: str) -> Path:
+    """`<uuid>.yaml`, or an existing `<uuid>.yml` (two files for one pipeline would not validate)."""
+    yml = folder / f"{pipeline_uuid}.yml"
+    return yml if yml.exists() else folder / f"{pipeline_uuid}.yaml"
+
+
+def _write(manifests: list[tuple[Path, ImportedManifest]], force: bool) -> list[Path]:
+    refused = [path for path, _ in manifests if path.exists() and not force]
+    for path, imported in manifests:
+        if path in refused:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, imported.text)
+        click.echo(f"wrote {path} ({imported.count} backfill{'' if imported.count == 1 else 's'})")
+    return refused

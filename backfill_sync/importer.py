@@ -1,0 +1,205 @@
+"""Live backfills -> manifests: what `import` writes, and what it must skip (with the reason)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from backfill_sync.canonical import render_manifest
+from backfill_sync.datetimes import format_iso
+from backfill_sync.document import Document
+from backfill_sync.errors import ApiError
+from backfill_sync.manifest import pipeline_selected
+from backfill_sync.models import INTERVAL_TYPES, LiveBackfill
+from backfill_sync.schema import check_document
+from backfill_sync.yaml_loader import parse_yaml
+
+SCHEDULE_FIELDS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
+# Live status -> manifest state: every status a started backfill can reach means "started".
+STATE_OF_STATUS = {
+    "initial": "started",
+    "running": "started",
+    "completed": "started",
+    "failed": "started",
+    "cancelled": "cancelled",
+}
+
+
+class ImportReader(Protocol):
+    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+    def list_pipeline_uuids(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A live backfill (or a whole pipeline, when `backfill_id` is None) that import cannot express."""
+
+    pipeline_uuid: str
+    reason: str
+    backfill_id: int | None = None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        if self.backfill_id is None:
+            return f"pipeline {self.pipeline_uuid}: {self.reason}"
+        named = f" {self.name!r}" if self.name else ""
+        return f"pipeline {self.pipeline_uuid}, backfill {self.backfill_id}{named}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedManifest:
+    pipeline_uuid: str
+    text: str
+    count: int
+
+
+def read_selected_backfills(
+    reader: ImportReader, include: Sequence[str], exclude: Sequence[str]
+) -> tuple[dict[str, list[LiveBackfill]], list[Skipped]]:
+    """Live backfills of the selected pipelines, grouped by pipeline.
+
+    One listing of everything first; if Mage cannot list it (a row it cannot read poisons every
+    listing that contains it, mage-api.md §6), each pipeline is listed alone to name the broken one.
+    """
+    try:
+        rows = reader.list_backfills()
+    except ApiError:
+        return _read_pipeline_by_pipeline(reader, include, exclude)
+    grouped: dict[str, list[LiveBackfill]] = {}
+    for row in rows:
+        uuid = row.pipeline_uuid or ""
+        if pipeline_selected(uuid, include, exclude):
+            grouped.setdefault(uuid, []).append(row)
+    return grouped, []
+
+
+def _read_pipeline_by_pipeline(
+    reader: ImportReader, include: Sequence[str], exclude: Sequence[str]
+) -> tuple[dict[str, list[LiveBackfill]], list[Skipped]]:
+    grouped: dict[str, list[LiveBackfill]] = {}
+    skipped: list[Skipped] = []
+    for uuid in reader.list_pipeline_uuids():
+        if not pipeline_selected(uuid, include, exclude):
+            continue
+        try:
+            rows = reader.list_backfills(uuid)
+        except ApiError as exc:
+            reason = (
+                f"Mage cannot list its backfills ({exc.detail}); a row it cannot read back, such as an "
+                "interval_type it stored but does not know, breaks every listing of the pipeline. "
+                "Nothing was imported for it"
+            )
+            skipped.append(Skipped(uuid, reason))
+            continue
+        if rows:
+            grouped[uuid] = rows
+    return grouped, skipped
+
+
+def build_manifest_text(
+    pipeline_uuid: str, live: Sequence[LiveBackfill], *, file: str, max_runs: int
+) -> tuple[ImportedManifest | None, list[Skipped]]:
+    """The manifest for one pipeline's live backfills, checked as `validate` would check the file."""
+    problems = check_document(Document(file, {"pipeline_uuid": pipeline_uuid, "backfills": []}), max_runs)
+    if problems:
+        reasons = "; ".join(_message(violation.path, violation.message) for violation in problems)
+        return None, [Skipped(pipeline_uuid, f"cannot be written as {file}: {reasons}")]
+    name_counts = Counter(backfill.name for backfill in live if backfill.name)
+    entries: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    kept_names: dict[str, int] = {}
+    for backfill in sorted(live, key=lambda row: row.id):
+        entry, reason = manifest_entry(backfill, pinned=name_counts[backfill.name or ""] > 1)
+        if entry is not None:
+            reason = _check_entry(pipeline_uuid, entry, file, max_runs)
+        if entry is not None and reason is None and entry["name"] in kept_names:
+            reason = _duplicate_reason(entry["name"], kept_names[entry["name"]])
+        if entry is None or reason is not None:
+            skipped.append(Skipped(pipeline_uuid, reason or "", backfill.id, backfill.name))
+            continue
+        kept_names[entry["name"]] = backfill.id
+        entries.append(entry)
+    if not entries:
+        return None, skipped
+    text = render_manifest(pipeline_uuid, entries)
+    _check_written(text, file, max_runs)
+    return ImportedManifest(pipeline_uuid, text, len(entries)), skipped
+
+
+def manifest_entry(backfill: LiveBackfill, *, pinned: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """One manifest entry for a live backfill, or None and why a manifest cannot express it."""
+    reason = unexpressible(backfill)
+    schedule = backfill.schedule()
+    if reason is not None or schedule is None or backfill.name is None:
+        return None, reason or "its schedule is not one a manifest can express"
+    entry: dict[str, Any] = {"name": backfill.name}
+    if pinned:
+        entry["id"] = backfill.id
+    entry["start_datetime"] = format_iso(schedule.start)
+    entry["end_datetime"] = format_iso(schedule.end)
+    entry["interval_type"] = schedule.interval_type
+    entry["interval_units"] = schedule.interval_units
+    if backfill.variables:
+        entry["variables"] = backfill.variables
+    if backfill.settings:
+        entry["settings"] = backfill.settings
+    state = STATE_OF_STATUS.get(backfill.status or "")
+    if state is not None:
+        entry["state"] = state
+    return entry, None
+
+
+def unexpressible(backfill: LiveBackfill) -> str | None:
+    """Why a manifest (format v1) cannot hold this live backfill; None when it can."""
+    if backfill.block_uuid:
+        return f"it has a block_uuid ({backfill.block_uuid!r}), which manifests do not support"
+    if not backfill.name:
+        return (
+            "it has no name, and a manifest identifies backfills by name: name it in Mage, then import again"
+        )
+    missing = [name for name in SCHEDULE_FIELDS if getattr(backfill, name) is None]
+    if missing:
+        return f"its schedule is incomplete in Mage (no {', '.join(missing)})"
+    if backfill.interval_type not in INTERVAL_TYPES:
+        return f"its interval_type {backfill.interval_type!r} is not one Mage can compute runs for"
+    units = backfill.interval_units
+    if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+        return f"its interval_units {units!r} is not an integer >= 1"
+    return None
+
+
+def _check_entry(pipeline_uuid: str, entry: dict[str, Any], file: str, max_runs: int) -> str | None:
+    document = Document(file, {"pipeline_uuid": pipeline_uuid, "backfills": [entry]})
+    problems = check_document(document, max_runs)
+    if not problems:
+        return None
+    return "; ".join(_message(violation.path, violation.message) for violation in problems)
+
+
+def _duplicate_reason(name: str, kept_id: int) -> str:
+    return (
+        f"backfill {kept_id} has the same name and is imported (pinned with id:); a manifest names each "
+        "backfill once: rename this one in Mage, then import again"
+    )
+
+
+def _message(path: str, message: str) -> str:
+    field = path.removeprefix("backfills[0]").removeprefix(".")
+    return f"{field}: {message}" if field else message
+
+
+class InvalidImportError(RuntimeError):
+    """import produced a manifest that does not validate: a bug, so it fails loudly and writes nothing."""
+
+
+def _check_written(text: str, file: str, max_runs: int) -> None:
+    document, problems = parse_yaml(text, file)
+    if document is not None:
+        problems = check_document(document, max_runs)
+    if problems:
+        listed = "; ".join(str(problem) for problem in problems)
+        raise InvalidImportError(
+            f"import produced an invalid manifest for {file} (a bug; nothing written): {listed}"
+        )
