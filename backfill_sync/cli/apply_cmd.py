@@ -15,7 +15,6 @@ from backfill_sync.apply import (
 )
 from backfill_sync.cli.common import build_plan, load_selected_manifests, use_color
 from backfill_sync.cli.options import (
-    connection_from,
     mage_connection_options,
     max_runs_option,
     pipeline_filter_options,
@@ -66,11 +65,7 @@ def apply(
     max_runs: int,
     pipelines: tuple[str, ...],
     excludes: tuple[str, ...],
-    url: str,
-    api_key: str,
-    token: str | None,
-    email: str | None,
-    password: str | None,
+    connection: MageConnection,
 ) -> int:
     """Make Mage match the manifests, or carry out a plan saved with `plan --out FILE`.
 
@@ -87,7 +82,6 @@ def apply(
 
     --pipeline/--exclude select manifests; a saved plan is applied whole (filter when making it).
     """
-    connection = connection_from(url, api_key, token, email, password)
     with MageClient(connection, max_connections=parallelism) as client:
         the_plan = _plan_for(targets, client, connection, allow_restart, max_runs, pipelines, excludes)
         err = sys.stderr

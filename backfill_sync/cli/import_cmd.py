@@ -8,7 +8,6 @@ import click
 
 from backfill_sync.atomic import write_atomically
 from backfill_sync.cli.options import (
-    connection_from,
     mage_connection_options,
     max_runs_option,
     pipeline_filter_options,
@@ -16,6 +15,7 @@ from backfill_sync.cli.options import (
 from backfill_sync.client import MageClient
 from backfill_sync.importer import ImportedManifest, build_manifest_text, read_selected_backfills
 from backfill_sync.manifest import DEFAULT_MANIFEST_DIR
+from backfill_sync.models import MageConnection
 
 HELP = """Write one manifest per pipeline from the backfills that already exist in Mage.
 
@@ -58,13 +58,8 @@ def import_backfills(
     max_runs: int,
     pipelines: tuple[str, ...],
     excludes: tuple[str, ...],
-    url: str,
-    api_key: str,
-    token: str | None,
-    email: str | None,
-    password: str | None,
+    connection: MageConnection,
 ) -> int:
-    connection = connection_from(url, api_key, token, email, password)
     with MageClient(connection) as client:
         live, skipped = read_selected_backfills(client, pipelines, excludes)
     folder = Path(out_dir)

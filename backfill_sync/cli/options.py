@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 from backfill_sync.connection import build_connection
-from backfill_sync.models import DEFAULT_MAGE_URL, MAGE_PUBLIC_API_KEY, MageConnection
+from backfill_sync.models import DEFAULT_MAGE_URL, MAGE_PUBLIC_API_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,6 +23,24 @@ def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
         return func
 
     return apply
+
+
+def _pass_connection(func: F) -> F:
+    """Turn the five connection options into one checked `connection: MageConnection` argument."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        url: str,
+        api_key: str,
+        token: str | None,
+        email: str | None,
+        password: str | None,
+        **kw: Any,
+    ) -> Any:
+        return func(*args, connection=build_connection(url, api_key, token, email, password), **kw)
+
+    return cast(F, wrapper)
 
 
 mage_connection_options = _compose(
@@ -57,13 +76,8 @@ mage_connection_options = _compose(
         default=None,
         help="Password for --email [env MAGE_PASSWORD].",
     ),
+    _pass_connection,
 )
-
-
-def connection_from(
-    url: str, api_key: str, token: str | None, email: str | None, password: str | None
-) -> MageConnection:
-    return build_connection(url, api_key, token, email, password)
 
 
 max_runs_option = click.option(

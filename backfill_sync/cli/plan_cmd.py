@@ -10,7 +10,6 @@ import click
 from backfill_sync.apply import DEFAULT_MAX_TOTAL_RUNS, planned_runs
 from backfill_sync.cli.common import build_plan, load_selected_manifests, stdout_color
 from backfill_sync.cli.options import (
-    connection_from,
     mage_connection_options,
     max_runs_option,
     pipeline_filter_options,
@@ -18,7 +17,7 @@ from backfill_sync.cli.options import (
 from backfill_sync.cli.report import in_github_actions
 from backfill_sync.client import MageClient
 from backfill_sync.errors import UsageError
-from backfill_sync.models import Plan
+from backfill_sync.models import MageConnection, Plan
 from backfill_sync.planfile import dump_plan
 from backfill_sync.render import render_plan_json, render_plan_markdown, render_plan_text
 
@@ -56,11 +55,7 @@ def plan(
     max_runs: int,
     pipelines: tuple[str, ...],
     excludes: tuple[str, ...],
-    url: str,
-    api_key: str,
-    token: str | None,
-    email: str | None,
-    password: str | None,
+    connection: MageConnection,
 ) -> int:
     """Compare the manifests with live Mage and show what apply would do.
 
@@ -86,7 +81,6 @@ def plan(
             f"--out {out}: a saved plan is JSON and its name must end in .json (apply relies on it)"
         )
     manifests = load_selected_manifests(paths, max_runs=max_runs, includes=pipelines, excludes=excludes)
-    connection = connection_from(url, api_key, token, email, password)
     with MageClient(connection) as client:
         the_plan = build_plan(client, manifests, connection, allow_restart=allow_restart)
     click.echo(_render(the_plan, output_format), nl=False)
