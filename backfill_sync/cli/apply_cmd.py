@@ -70,7 +70,8 @@ def apply(
     """Make Mage match the manifests, or carry out a plan saved with `plan --out FILE`.
 
     TARGETS are manifest files or folders (default: backfills/), or one saved plan (a .json file).
-    The plan is shown first and, on a terminal, confirmed. Each backfill's steps run in order and
+    The plan is shown first and, on a terminal, confirmed (without a terminal, apply refuses unless
+    --auto-approve is given). Each backfill's steps run in order and
     in separate requests: create, field update, then one status change (start, cancel, restart or
     delete). Before writing, each backfill is read again; one that changed since the plan was made
     is refused as stale. A failed item does not stop the others; run apply again to finish the job.
