@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from backfill_sync.cli import main
 from backfill_sync.client import Backoff, MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
 from tests.contract.servers import EMULATOR_PIPELINE, Credentials, MageServer
@@ -139,3 +141,62 @@ def backfills(client: MageClient, mage_server: MageServer) -> Iterator[Factory]:
         if mage_server.can_inject_faults:
             mage_server.clear_faults()
         factory.clean_up()
+
+
+# -- end-to-end CLI scenarios (test_plan_apply.py, test_import.py) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What one CLI invocation did."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="session")
+def quiet_emulator() -> Iterator[MageServer]:
+    """An emulator whose runs never finish by themselves: what a cancel stops is exact."""
+    with start_emulator("--pipeline", EMULATOR_PIPELINE, "--run-seconds", "0") as url:
+        yield MageServer.for_emulator(url)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("emulator", id="emulator"),
+        pytest.param("real", id="real-mage", marks=pytest.mark.real_mage),
+    ]
+)
+def server(request: pytest.FixtureRequest) -> MageServer:
+    """The server of an end-to-end scenario: the quiet emulator, or real Mage under -m real_mage."""
+    name = "quiet_emulator" if request.param == "emulator" else "real_mage_server"
+    found: MageServer = request.getfixturevalue(name)
+    return found
+
+
+@pytest.fixture
+def mage(server: MageServer) -> Iterator[MageClient]:
+    """The owner's view of Mage, to arrange state and check what a command left behind."""
+    with MageClient(server.connection("owner")) as api:
+        yield api
+
+
+@pytest.fixture
+def cli(
+    server: MageServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Ran]:
+    """Run `backfill-sync ARGS` in-process against `server`, as the owner or the editor."""
+
+    def run(*args: str, role: str = "owner") -> Ran:
+        who = server.owner if role == "owner" else server.editor
+        monkeypatch.setenv("MAGE_URL", server.url)
+        monkeypatch.setenv("MAGE_EMAIL", who.email)
+        monkeypatch.setenv("MAGE_PASSWORD", who.password)
+        monkeypatch.delenv("MAGE_TOKEN", raising=False)
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    return run

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import pytest
 from backfill_sync.cli import main
 from backfill_sync.client import MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
-from tests.contract.servers import EMULATOR_PIPELINE, MageServer
+from tests.contract.conftest import Ran
+from tests.contract.servers import MageServer
 from tests.emulator_http import Api, login
-from tests.emulator_process import start_emulator
 
 WINDOW = {
     "start_datetime": datetime(2024, 1, 1, tzinfo=UTC),
@@ -27,31 +26,6 @@ WINDOW = {
     "interval_type": "day",
     "interval_units": 1,
 }
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture(scope="module")
-def quiet_emulator() -> Iterator[MageServer]:
-    with start_emulator("--pipeline", EMULATOR_PIPELINE, "--run-seconds", "0") as url:
-        yield MageServer.for_emulator(url)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("emulator", id="emulator"),
-        pytest.param("real", id="real-mage", marks=pytest.mark.real_mage),
-    ]
-)
-def server(request: pytest.FixtureRequest) -> MageServer:
-    name = "quiet_emulator" if request.param == "emulator" else "real_mage_server"
-    found: MageServer = request.getfixturevalue(name)
-    return found
 
 
 @pytest.fixture
@@ -84,12 +58,6 @@ class Pipeline:
 
 
 @pytest.fixture
-def mage(server: MageServer) -> Iterator[MageClient]:
-    with MageClient(server.connection("owner")) as api:
-        yield api
-
-
-@pytest.fixture
 def make_pipeline(mage: MageClient, raw: Api) -> Iterator[Callable[[], Pipeline]]:
     made: list[Pipeline] = []
 
@@ -102,23 +70,6 @@ def make_pipeline(mage: MageClient, raw: Api) -> Iterator[Callable[[], Pipeline]
     finally:
         for pipeline in made:
             pipeline.clean_up()
-
-
-@pytest.fixture
-def cli(
-    server: MageServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., Ran]:
-    def run(*args: str) -> Ran:
-        monkeypatch.setenv("MAGE_URL", server.url)
-        monkeypatch.setenv("MAGE_EMAIL", server.owner.email)
-        monkeypatch.setenv("MAGE_PASSWORD", server.owner.password)
-        monkeypatch.delenv("MAGE_TOKEN", raising=False)
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
 
 
 def assert_round_trip(cli: Callable[..., Ran], folder: Path) -> None:

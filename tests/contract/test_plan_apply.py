@@ -9,52 +9,16 @@ from __future__ import annotations
 import json
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from backfill_sync.cli import main
 from backfill_sync.client import MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
-from tests.contract.servers import EMULATOR_PIPELINE, MageServer
-from tests.emulator_process import start_emulator
+from tests.contract.servers import MageServer
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture(scope="module")
-def quiet_emulator() -> Iterator[MageServer]:
-    """An emulator whose runs never finish by themselves: what a cancel stops is exact."""
-    with start_emulator("--pipeline", EMULATOR_PIPELINE, "--run-seconds", "0") as url:
-        yield MageServer.for_emulator(url)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("emulator", id="emulator"),
-        pytest.param("real", id="real-mage", marks=pytest.mark.real_mage),
-    ]
-)
-def server(request: pytest.FixtureRequest) -> MageServer:
-    name = "quiet_emulator" if request.param == "emulator" else "real_mage_server"
-    found: MageServer = request.getfixturevalue(name)
-    return found
-
-
-@pytest.fixture
-def mage(server: MageServer) -> Iterator[MageClient]:
-    """The owner's view of Mage, to arrange state and check what apply left behind."""
-    with MageClient(server.connection("owner")) as api:
-        yield api
 
 
 class Workspace:
@@ -98,24 +62,6 @@ def ws(tmp_path: Path, server: MageServer, mage: MageClient) -> Iterator[Workspa
             if live.status in ("initial", "running"):
                 mage.set_status(server.pipeline_uuid, live.id, "cancelled")
             mage.delete_backfill(server.pipeline_uuid, live.id)
-
-
-@pytest.fixture
-def cli(
-    server: MageServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., Ran]:
-    def run(*args: str, role: str = "owner") -> Ran:
-        who = server.owner if role == "owner" else server.editor
-        monkeypatch.setenv("MAGE_URL", server.url)
-        monkeypatch.setenv("MAGE_EMAIL", who.email)
-        monkeypatch.setenv("MAGE_PASSWORD", who.password)
-        monkeypatch.delenv("MAGE_TOKEN", raising=False)
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
 
 
 def mine(mage: MageClient, ws: Workspace) -> list[LiveBackfill]:
