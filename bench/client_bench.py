@@ -1,24 +1,18 @@
 """Benchmark MageClient on the emulator: concurrent vs sequential run counts, portable vs one-POST creates.
 
-Run: .venv/bin/python bench/client_bench.py [--backfills 200] [--latency 0.02]
+Run: .venv/bin/python -m bench.client_bench [--backfills 200] [--latency 0.02]
 A latency fault on every detail read stands in for a network round trip (the emulator answers in ~1 ms).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
 from backfill_sync.client import MageClient
 from backfill_sync.models import BackfillFields, MageConnection
+from bench.emulator import control, emulator, timed
 
 PIPELINE = "bench_pipeline"
 FIELDS = BackfillFields(
@@ -29,20 +23,6 @@ FIELDS = BackfillFields(
 )
 
 
-def control(url: str, method: str, path: str, body: Any = None) -> None:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30):
-        pass
-
-
-def timed(func: Any) -> float:
-    start = time.perf_counter()
-    func()
-    return time.perf_counter() - start
-
-
 def bench_run_counts(url: str, count: int, latency: float) -> None:
     connection = MageConnection(url=url, email="admin@admin.com", password="admin")
     with MageClient(connection) as api:
@@ -51,10 +31,10 @@ def bench_run_counts(url: str, count: int, latency: float) -> None:
             for n in range(count)
         ]
     control(url, "POST", "/_emulator/faults", _latency_fault(latency, count * 4))
-    results = {}
+    results: dict[int, float] = {}
     for workers in (1, 4, 8):
-        with MageClient(connection, max_connections=workers) as api:
-            results[workers] = timed(lambda api=api: api.run_counts(made))
+        with MageClient(connection, max_connections=workers) as pool:
+            results[workers] = timed(lambda: pool.run_counts(made))
     control(url, "DELETE", "/_emulator/faults")
     for workers, seconds in results.items():
         print(f"run_counts of {count} backfills, {workers} connection(s): {seconds:.2f}s")
@@ -106,18 +86,9 @@ def main() -> None:
     parser.add_argument("--backfills", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.02)
     args = parser.parse_args()
-    command = [sys.executable, "-m", "backfill_sync", "emulator", "--port", "0", "--pipeline", PIPELINE]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
+    with emulator(PIPELINE) as url:
         bench_run_counts(url, args.backfills, args.latency)
         bench_creates(url, 50, args.latency)
-    finally:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 if __name__ == "__main__":
