@@ -24,6 +24,9 @@ class Document:
     data: Any
     values: dict[FieldPath, Position] = field(default_factory=dict)
     keys: dict[FieldPath, Position] = field(default_factory=dict)
+    # Problems the parser found that leave the data well defined (values YAML readers disagree on):
+    # reported with the schema's, instead of hiding them.
+    parse_problems: tuple[Violation, ...] = ()
 
     def value_position(self, path: FieldPath) -> Position:
         """Where the value at `path` starts; a path that does not exist points at its nearest ancestor."""

@@ -85,7 +85,7 @@ def check_document(document: Document, max_runs: int) -> list[Violation]:
         message = f"the top level must be a mapping with pipeline_uuid and backfills, not {kind}"
         return [document.violation((), message)]
     found = check_against_schema(document) + check_semantics(document, max_runs)
-    return sort_violations(found)
+    return sort_violations([*document.parse_problems, *found])
 
 
 def sort_violations(violations: Sequence[Violation]) -> list[Violation]:

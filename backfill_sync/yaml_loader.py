@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import yaml
@@ -21,6 +22,10 @@ _MERGE_TAG = _TAG + "merge"
 _MAPPING_TAG = _TAG + "map"
 _SEQUENCE_TAG = _TAG + "seq"
 _SCALAR_TAGS = frozenset(_TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp"))
+# Plain scalars that YAML 1.1 (PyYAML, Mage) and YAML 1.2 (editors, ruamel) read differently: yes/no/on/off,
+# 010 (octal), 12:30:00 (base 60), 1_000, 0b101; and 0o17 or 1e3, strings in 1.1 but numbers in 1.2.
+_AMBIGUOUS_NUMBER = re.compile(r"[-+]?(0[0-9_]+|0b[01_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?|.*_.*)")
+_NUMBER_IN_YAML_12 = re.compile(r"[-+]?(0o[0-7]+|[0-9]+[eE][-+]?[0-9]+|[0-9]*\.[0-9]+[eE][-+]?[0-9]+)")
 
 
 class ManifestLoader(yaml.SafeLoader):
@@ -74,8 +79,8 @@ def parse_yaml(text: str, file: str) -> tuple[Document | None, list[Violation]]:
     finally:
         loader.dispose()
     if builder.violations:
-        return None, builder.violations
-    return Document(file, data, builder.values, builder.keys), []
+        return None, builder.violations + builder.ambiguities
+    return Document(file, data, builder.values, builder.keys, tuple(builder.ambiguities)), []
 
 
 def _syntax_violation(file: str, exc: yaml.MarkedYAMLError) -> Violation:
@@ -111,6 +116,7 @@ class _Builder:
         self.values: dict[FieldPath, Position] = {}
         self.keys: dict[FieldPath, Position] = {}
         self.violations: list[Violation] = []
+        self.ambiguities: list[Violation] = []
         self._count = 0
         self._open: set[int] = set()
 
@@ -180,21 +186,43 @@ class _Builder:
     def _build_key(self, node: Node, path: FieldPath) -> str | None:
         key: object = node
         if isinstance(node, ScalarNode):
-            key = self._build_scalar(node, path)
+            key = self._build_scalar(node, path, is_key=True)
         if isinstance(key, str):
             return key
         shown = "a mapping or list" if isinstance(key, Node) else f"{yaml.safe_dump(key).split(chr(10))[0]}"
         self._problem(node, path, f"keys must be strings, not {shown} (quote the key)")
         return None
 
-    def _build_scalar(self, node: ScalarNode, path: FieldPath) -> Any:
+    def _build_scalar(self, node: ScalarNode, path: FieldPath, *, is_key: bool = False) -> Any:
         if node.tag not in _SCALAR_TAGS:
             self._problem(node, path, _unsupported_tag(node))
             return None
         value = self.loader.construct_object(node)
+        ambiguity = None if is_key else _ambiguity(node, value)
+        if ambiguity:
+            line, col = _position(node)
+            self.ambiguities.append(Violation(self.file, line, col, format_path(path), ambiguity))
         if isinstance(value, float) and not math.isfinite(value):
             self._problem(node, path, f"{node.value} cannot be sent to Mage as JSON; use a finite number")
         return value
+
+
+def _ambiguity(node: ScalarNode, value: Any) -> str | None:
+    """Why a plain scalar would be misread by some YAML reader, or None when every reader agrees."""
+    if node.style is not None:  # quoted or block: a string for everyone
+        return None
+    text = node.value
+    readers = "to YAML 1.1 readers (Mage, this tool) but {other} to YAML 1.2 ones (editors)"
+    if isinstance(value, bool) and text.lower() not in ("true", "false"):
+        meaning = f"{text} means {str(value).lower()} " + readers.format(other="a string")
+        return f"{meaning}: write {str(value).lower()}, or quote it ('{text}') for the text"
+    if isinstance(value, int | float) and _AMBIGUOUS_NUMBER.fullmatch(text):
+        meaning = f"{text} means {value} " + readers.format(other="something else")
+        return f"{meaning}: write {value}, or quote it ('{text}') for the text"
+    if isinstance(value, str) and _NUMBER_IN_YAML_12.fullmatch(text):
+        meaning = f"{text} is text " + readers.format(other="a number")
+        return f"{meaning}: quote it ('{text}')"
+    return None
 
 
 def _duplicate_message(key: str, first_line: int) -> str:
