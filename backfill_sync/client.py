@@ -389,8 +389,13 @@ class MageClient:
             raise self._unreachable(exc) from None
         try:
             answer = self._decode("POST", "/api/sessions", response)
-        except ApiError:
-            raise AuthError(f"Mage refused the login of {email}: wrong email or password") from None
+        except ApiError as exc:
+            if exc.error_type == "record_not_found":  # Mage's answer to an unknown user or a bad password
+                raise AuthError(f"Mage refused the login of {email}: wrong email or password") from None
+            raise MageError(
+                f"no Mage login at {self._connection.url}/api/sessions (error {exc.code}: {exc.detail}); "
+                "is --url the address of the Mage server itself?"
+            ) from None
         token = (answer.get("session") or {}).get("token")
         if not isinstance(token, str) or not token:
             raise AuthError("Mage's login answer carried no token")

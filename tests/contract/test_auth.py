@@ -58,6 +58,15 @@ def test_refusals_are_auth_errors_that_say_what_to_fix(mage_server: MageServer, 
     assert expected in str(error)
 
 
+def test_a_url_that_is_not_mage_is_not_reported_as_a_wrong_password(mage_server: MageServer):
+    # /api below the server answers 404 without a Mage error body: the URL is wrong, not the password.
+    error = failure_of(
+        mage_server.connection("owner", url=mage_server.url + "/api"), mage_server.pipeline_uuid
+    )
+    assert "wrong email or password" not in str(error)
+    assert "is --url the address of the Mage server itself?" in str(error)
+
+
 def test_no_secret_appears_in_any_output_of_failing_calls(
     mage_server: MageServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ):
