@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Protocol
 
-from backfill_sync.compare import desired_fields, diff_fields, live_fields, status_class
+from backfill_sync.compare import desired_fields, diff_fields, live_fields
 from backfill_sync.errors import BackfillSyncError, StalePlanError
 from backfill_sync.models import (
     Action,
@@ -23,8 +23,9 @@ from backfill_sync.models import (
     Outcome,
     Plan,
     PlanItem,
-    StatusClass,
     StatusCommand,
+    status_class,
+    target_class,
 )
 from backfill_sync.plan import UNFINISHED_RUN_STATUSES, find_match, plan_item
 
@@ -142,8 +143,10 @@ def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
             f"backfill id {live.id} changed since the plan was made ({_changed_names(item, live)}); "
             "run plan again"
         )
-    known_classes = {_target_class(item.desired)}
-    known_classes.add("never_started" if item.live is None else status_class(item.live.status))
+    known_classes = {
+        target_class(item.desired.state),
+        "never_started" if item.live is None else status_class(item.live.status),
+    }
     if status_class(live.status) not in known_classes:
         raise StalePlanError(
             f"backfill id {live.id} is now {live.status or 'never started'}, which the plan did not "
@@ -218,14 +221,6 @@ def fields_to_send(desired: DesiredBackfill, live: LiveBackfill | None) -> Backf
         variables=after["variables"] if "variables" in wanted else None,
         settings=after["settings"] if "settings" in wanted else None,
     )
-
-
-def _target_class(desired: DesiredBackfill) -> StatusClass:
-    if desired.state == "started":
-        return "started"
-    if desired.state == "cancelled":
-        return "cancelled"
-    return "never_started"
 
 
 def _changed_names(item: PlanItem, live: LiveBackfill) -> str:

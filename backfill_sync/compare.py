@@ -15,7 +15,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from backfill_sync.datetimes import format_iso
-from backfill_sync.models import DesiredBackfill, FieldChange, LiveBackfill, StatusClass
+from backfill_sync.models import DesiredBackfill, FieldChange, LiveBackfill, status_class
 
 # The Mage fields backfill-sync manages, in the order they are shown.
 MANAGED_FIELDS: tuple[str, ...] = (
@@ -87,14 +87,6 @@ def nested_details(before: Any, after: Any) -> tuple[str, ...]:
         for path, value in diff.get(kind, {}).items():
             lines.append(f"{_key(path)}: removed (was {_json(value)})")
     return tuple(sorted(lines))
-
-
-def status_class(status: str | None) -> StatusClass:
-    if status is None:
-        return "never_started"
-    if status == "cancelled":
-        return "cancelled"
-    return "started"
 
 
 def fingerprint(live: LiveBackfill) -> str:

@@ -175,6 +175,24 @@ ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 StatusClass = Literal["never_started", "started", "cancelled"]
 
 
+def status_class(status: str | None) -> StatusClass:
+    """null: never started; cancelled; anything else (initial, running, completed, failed): started."""
+    if status is None:
+        return "never_started"
+    if status == "cancelled":
+        return "cancelled"
+    return "started"
+
+
+def target_class(state: DesiredState | None) -> StatusClass | None:
+    """The status class a manifest's `state` asks for; None when it leaves the status alone."""
+    if state == "started":
+        return "started"
+    if state == "cancelled":
+        return "cancelled"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FieldChange:
     """One Mage field going from `before` to `after` (JSON values; datetimes as ISO strings)."""

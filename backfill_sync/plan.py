@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from backfill_sync.compare import desired_fields, diff_fields, fingerprint, live_fields
 from backfill_sync.errors import PlanError
 from backfill_sync.models import (
+    LIVE_STATUSES,
     Action,
     DesiredBackfill,
     LiveBackfill,
@@ -137,7 +138,7 @@ def _status_notes(desired: DesiredBackfill, live: LiveBackfill) -> tuple[str, ..
 
 
 def _unknown_status_warning(live: LiveBackfill) -> tuple[str, ...]:
-    known = (None, "initial", "running", "completed", "failed", "cancelled")
+    known = (None, *LIVE_STATUSES)
     return () if live.status in known else (f"Mage reports an unknown status {live.status!r}",)
 
 
