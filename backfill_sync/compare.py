@@ -50,7 +50,7 @@ def live_fields(live: LiveBackfill) -> Comparable:
         "name": live.name,
         "start_datetime": None if live.start_datetime is None else format_iso(live.start_datetime),
         "end_datetime": None if live.end_datetime is None else format_iso(live.end_datetime),
-        "interval_type": None if live.interval_type is None else live.interval_type.lower(),
+        "interval_type": live.interval_type,  # wire.py lower-cases it: Mage accepts DAY, answers day
         "interval_units": live.interval_units,
         "variables": dict(live.variables or {}),
         "settings": dict(live.settings or {}),

@@ -28,3 +28,10 @@ def test_python_dash_m_runs_the_same_cli():
     )
     assert done.returncode == 0
     assert __version__ in done.stdout
+
+
+def test_an_empty_mage_url_is_an_error_not_localhost(monkeypatch, capsys):
+    # click reads an empty variable as unset; in CI that is a missing secret.
+    monkeypatch.setenv("MAGE_URL", "")
+    assert main(["plan", "examples/backfills"]) == 1
+    assert "MAGE_URL is set but empty" in capsys.readouterr().err

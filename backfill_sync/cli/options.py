@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 
 from backfill_sync.connection import build_connection
+from backfill_sync.errors import UsageError
 from backfill_sync.models import DEFAULT_MAGE_URL, MAGE_PUBLIC_API_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +41,10 @@ def _pass_connection(func: F) -> F:
         password: str | None,
         **kw: Any,
     ) -> Any:
+        from_default = click.get_current_context().get_parameter_source("url") == ParameterSource.DEFAULT
+        if os.environ.get("MAGE_URL") == "" and from_default:
+            # click treats an empty variable as unset; in CI that is a missing secret, not "use localhost".
+            raise UsageError("MAGE_URL is set but empty (a missing CI secret?); set it, or unset it")
         return func(*args, connection=build_connection(url, api_key, token, email, password), **kw)
 
     return cast(F, wrapper)
