@@ -27,7 +27,7 @@ from backfill_sync.models import (
     status_class,
     target_class,
 )
-from backfill_sync.plan import UNFINISHED_RUN_STATUSES, find_match, plan_item
+from backfill_sync.plan import UNFINISHED_RUN_STATUSES, LiveIndex, find_match, plan_item
 
 DEFAULT_PARALLELISM = 4
 DEFAULT_MAX_TOTAL_RUNS = 10_000
@@ -125,7 +125,7 @@ def _refresh(item: PlanItem, writer: BackfillWriter) -> LiveBackfill | None:
     """The backfill as Mage has it now: by id when the plan saw one, else by name in the pipeline."""
     if item.live is not None:
         return writer.get_backfill(item.live.id)
-    return find_match(item.desired, writer.list_backfills(item.pipeline_uuid))
+    return find_match(item.desired, LiveIndex.of(writer.list_backfills(item.pipeline_uuid)))
 
 
 def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:

@@ -50,7 +50,7 @@ def live_fields(live: LiveBackfill) -> Comparable:
         "name": live.name,
         "start_datetime": None if live.start_datetime is None else format_iso(live.start_datetime),
         "end_datetime": None if live.end_datetime is None else format_iso(live.end_datetime),
-        "interval_type": live.interval_type,  # wire.py lower-cases it: Mage accepts DAY, answers day
+        "interval_type": None if live.interval_type is None else live.interval_type.lower(),
         "interval_units": live.interval_units,
         "variables": dict(live.variables or {}),
         "settings": dict(live.settings or {}),
@@ -97,8 +97,14 @@ def fingerprint(live: LiveBackfill) -> str:
 
 
 def _same(before: Any, after: Any) -> bool:
-    # deepdiff compares as JSON does: 1 and 1.0, or True and 1, differ in type and so are a change.
-    return not DeepDiff(before, after, ignore_order=False)
+    """JSON equality: 1 and 1.0, or true and 1, differ (Python's == says they are equal)."""
+    if type(before) is not type(after):
+        return False
+    if isinstance(before, dict):
+        return before.keys() == after.keys() and all(_same(before[key], after[key]) for key in before)
+    if isinstance(before, list):
+        return len(before) == len(after) and all(map(_same, before, after))
+    return bool(before == after)
 
 
 def _json(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from backfill_sync.compare import desired_fields, diff_fields, fingerprint, live_fields
 from backfill_sync.errors import PlanError
@@ -58,19 +59,35 @@ def plan_pipeline(manifest: Manifest, live: Sequence[LiveBackfill], allow_restar
 
 def match_backfills(manifest: Manifest, live: Sequence[LiveBackfill]) -> dict[str, LiveBackfill | None]:
     """For each desired backfill (by name), the one live backfill it manages, or None (to create)."""
-    matches = {desired.name: find_match(desired, live) for desired in manifest.backfills}
+    index = LiveIndex.of(live)
+    matches = {desired.name: find_match(desired, index) for desired in manifest.backfills}
     _check_claimed_once(manifest, matches)
     return matches
 
 
-def find_match(desired: DesiredBackfill, live: Sequence[LiveBackfill]) -> LiveBackfill | None:
+@dataclass(frozen=True, slots=True)
+class LiveIndex:
+    """One pipeline's live backfills by id and by name, so matching a manifest costs one pass."""
+
+    by_id: Mapping[int, LiveBackfill]
+    by_name: Mapping[str | None, Sequence[LiveBackfill]]
+
+    @classmethod
+    def of(cls, live: Sequence[LiveBackfill]) -> LiveIndex:
+        by_name: dict[str | None, list[LiveBackfill]] = {}
+        for backfill in live:
+            by_name.setdefault(backfill.name, []).append(backfill)
+        return cls({backfill.id: backfill for backfill in live}, by_name)
+
+
+def find_match(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill | None:
     """By pinned id, else by name, else by a previous name. More than one candidate is an error."""
     if desired.id is not None:
         return _match_pinned_id(desired, live)
-    names = {desired.name, *desired.previous_names}
-    candidates = [backfill for backfill in live if backfill.name in names]
+    names = dict.fromkeys((desired.name, *desired.previous_names))
+    candidates = [backfill for name in names for backfill in live.by_name.get(name, ())]
     if len(candidates) > 1:
-        ids = ", ".join(str(backfill.id) for backfill in candidates)
+        ids = ", ".join(str(backfill.id) for backfill in sorted(candidates, key=lambda b: b.id))
         raise PlanError(
             f"{_where(desired)}backfill {desired.name!r} of pipeline {desired.pipeline_uuid!r} matches "
             f"several live backfills (ids {ids}); pin the one to manage with `id:`"
@@ -150,10 +167,10 @@ def unfinished_runs(live: LiveBackfill) -> int | None:
     return sum(counts.get(status, 0) for status in UNFINISHED_RUN_STATUSES)
 
 
-def _match_pinned_id(desired: DesiredBackfill, live: Sequence[LiveBackfill]) -> LiveBackfill:
-    for backfill in live:
-        if backfill.id == desired.id:
-            return backfill
+def _match_pinned_id(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill:
+    found = live.by_id.get(desired.id) if desired.id is not None else None
+    if found is not None:
+        return found
     # Mage's routes do not check the parent pipeline: an id of another pipeline would be edited silently.
     raise PlanError(
         f"{_where(desired)}backfill {desired.name!r} pins id {desired.id}, which is not a backfill of "
