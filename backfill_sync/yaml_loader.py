@@ -79,8 +79,8 @@ def parse_yaml(text: str, file: str) -> tuple[Document | None, list[Violation]]:
     finally:
         loader.dispose()
     if builder.violations:
-        return None, builder.violations + builder.ambiguities
-    return Document(file, data, builder.values, builder.keys, tuple(builder.ambiguities)), []
+        return None, builder.violations + builder.soft
+    return Document(file, data, builder.values, builder.keys, tuple(builder.soft)), []
 
 
 def _syntax_violation(file: str, exc: yaml.MarkedYAMLError) -> Violation:
@@ -116,7 +116,7 @@ class _Builder:
         self.values: dict[FieldPath, Position] = {}
         self.keys: dict[FieldPath, Position] = {}
         self.violations: list[Violation] = []
-        self.ambiguities: list[Violation] = []
+        self.soft: list[Violation] = []  # reported with the schema's problems, not instead of them
         self._count = 0
         self._open: set[int] = set()
 
@@ -138,9 +138,11 @@ class _Builder:
         finally:
             self._open.discard(id(node))
 
-    def _problem(self, node: Node, path: FieldPath, message: str) -> None:
+    def _problem(self, node: Node, path: FieldPath, message: str, *, soft: bool = False) -> None:
+        """A hard problem leaves no usable data; a soft one leaves well-defined data to check further."""
         line, col = _position(node)
-        self.violations.append(Violation(self.file, line, col, format_path(path), message))
+        found = Violation(self.file, line, col, format_path(path), message)
+        (self.soft if soft else self.violations).append(found)
 
     def _build_sequence(self, node: SequenceNode, path: FieldPath) -> list[Any]:
         if node.tag != _SEQUENCE_TAG:
@@ -160,8 +162,8 @@ class _Builder:
             key = self._build_key(key_node, path)
             if key is None:
                 continue
-            if key in first_lines:
-                self._problem(key_node, (*path, key), _duplicate_message(key, first_lines[key]))
+            if key in first_lines:  # the first value is kept, so the rest of the file is still checked
+                self._problem(key_node, (*path, key), _duplicate_message(key, first_lines[key]), soft=True)
                 continue
             first_lines[key] = key_node.start_mark.line + 1
             self.keys.setdefault((*path, key), _position(key_node))
@@ -200,8 +202,7 @@ class _Builder:
         value = self.loader.construct_object(node)
         ambiguity = None if is_key else _ambiguity(node, value)
         if ambiguity:
-            line, col = _position(node)
-            self.ambiguities.append(Violation(self.file, line, col, format_path(path), ambiguity))
+            self._problem(node, path, ambiguity, soft=True)
         if isinstance(value, float) and not math.isfinite(value):
             self._problem(node, path, f"{node.value} cannot be sent to Mage as JSON; use a finite number")
         return value

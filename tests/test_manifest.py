@@ -90,9 +90,12 @@ def test_alias_expansion_is_cut_off_before_it_is_built():
     ]
 
 
-def test_duplicate_keys_name_both_lines():
-    _, problems = parse_yaml("a: 1\nb:\n  c: 1\n  c: 2\n", "x.yaml")
-    assert problems == [
+def test_duplicate_keys_name_both_lines_and_keep_the_first_for_further_checks():
+    document, problems = parse_yaml("a: 1\nb:\n  c: 1\n  c: 2\n", "x.yaml")
+    assert problems == []
+    assert document is not None
+    assert document.data == {"a": 1, "b": {"c": 1}}
+    assert list(document.parse_problems) == [
         Violation(
             "x.yaml",
             4,
