@@ -22,11 +22,23 @@ from tests.ci_commands import (
     Command,
     extract_commands,
     github_scripts,
+    gitlab_job_variables,
     gitlab_scripts,
     job_environment,
     load_yaml,
+    secrets_referenced,
+    strings_in,
 )
-from tests.examples import EXAMPLE_CI, OWNER_EMAIL, OWNER_PASSWORD, ROOT, copy_examples, examples_emulator
+from tests.examples import (
+    EXAMPLE_CI,
+    OWNER_EMAIL,
+    OWNER_PASSWORD,
+    ROOT,
+    VIEWER_EMAIL,
+    VIEWER_PASSWORD,
+    copy_examples,
+    examples_emulator,
+)
 
 GITHUB_WORKFLOW = EXAMPLE_CI / "github-actions.yml"
 GITLAB_PIPELINE = EXAMPLE_CI / "gitlab-ci.yml"
@@ -34,6 +46,8 @@ HOOKS = ROOT / ".pre-commit-hooks.yaml"
 OWN_CONFIG = ROOT / ".pre-commit-config.yaml"
 BIN = Path(sys.executable).parent
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+# Shell variables the CI files set themselves before a backfill-sync line: their value on an ordinary run.
+SHELL_DEFAULTS = {"RESTART_FLAG": ""}
 
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
@@ -235,14 +249,30 @@ def workdir(tmp_path: Path) -> Path:
 def github_commands_by_job() -> list[tuple[str, Mapping[str, Any], list[Command]]]:
     workflow = load_yaml(GITHUB_WORKFLOW)
     return [
-        (name, job, extract_commands(github_scripts({"jobs": {name: job}}), {}))
+        (name, job, extract_commands(github_scripts({"jobs": {name: job}}), SHELL_DEFAULTS))
         for name, job in workflow["jobs"].items()
+    ]
+
+
+def gitlab_commands_by_job() -> list[tuple[str, Mapping[str, Any], list[Command]]]:
+    pipeline = load_yaml(GITLAB_PIPELINE)
+    return [
+        (name, job, extract_commands(gitlab_scripts({name: job}), SHELL_DEFAULTS))
+        for name, job in pipeline.items()
+        if isinstance(job, Mapping) and "script" in job
     ]
 
 
 def test_github_commands_run_as_a_pull_request_then_its_merge(mage_url, workdir, tmp_path):
     summary = tmp_path / "step_summary.md"
-    secrets = {"MAGE_URL": mage_url, "MAGE_EMAIL": OWNER_EMAIL, "MAGE_PASSWORD": OWNER_PASSWORD}
+    # Plan reads as the Viewer (repository secrets), apply writes as the owner (the `mage` environment's).
+    secrets = {
+        "MAGE_URL": mage_url,
+        "MAGE_PLAN_EMAIL": VIEWER_EMAIL,
+        "MAGE_PLAN_PASSWORD": VIEWER_PASSWORD,
+        "MAGE_EMAIL": OWNER_EMAIL,
+        "MAGE_PASSWORD": OWNER_PASSWORD,
+    }
     scenario = Scenario(workdir, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     # Jobs in file order are validate, plan, apply: a merge runs all three, a pull request the first two.
     steps = [
@@ -261,22 +291,31 @@ def test_github_commands_run_as_a_pull_request_then_its_merge(mage_url, workdir,
 
 
 def test_gitlab_commands_run_as_a_merge_request_then_its_merge(mage_url, workdir):
-    pipeline = load_yaml(GITLAB_PIPELINE)
-    variables = {"MAGE_URL": mage_url, "MAGE_EMAIL": OWNER_EMAIL, "MAGE_PASSWORD": OWNER_PASSWORD}
-    commands = [
-        command for command in extract_commands(gitlab_scripts(pipeline), {}) if command.subcommand != "fmt"
+    # Plan reads as the Viewer (unprotected variables), apply writes as the owner (protected ones).
+    project_variables = {
+        "MAGE_URL": mage_url,
+        "MAGE_PLAN_EMAIL": VIEWER_EMAIL,
+        "MAGE_PLAN_PASSWORD": VIEWER_PASSWORD,
+        "MAGE_APPLY_EMAIL": OWNER_EMAIL,
+        "MAGE_APPLY_PASSWORD": OWNER_PASSWORD,
+    }
+    steps = [
+        (command, gitlab_job_variables(job, project_variables))
+        for _, job, commands in gitlab_commands_by_job()
+        for command in commands
+        if command.subcommand != "fmt"
     ]
-    assert [command.subcommand for command in commands] == ["validate", "plan", "apply", "plan"]
-    scenario = Scenario(workdir, variables)
-    for command in commands:
-        scenario.run(command, {})
+    assert [command.subcommand for command, _ in steps] == ["validate", "plan", "apply", "plan"]
+    scenario = Scenario(workdir, {})
+    for command, env in steps:
+        scenario.run(command, env)
     assert (workdir / "plan.md").read_text(encoding="utf-8").startswith(MARKDOWN_MARKER + "\n")
-    scenario.run(commands[1], {})
+    scenario.run(*steps[1])
 
 
 def test_every_ci_command_is_one_the_cli_knows():
     github = [c for _, _, commands in github_commands_by_job() for c in commands]
-    gitlab = extract_commands(gitlab_scripts(load_yaml(GITLAB_PIPELINE)), {})
+    gitlab = [c for _, _, commands in gitlab_commands_by_job() for c in commands]
     hooks = [hook_commands(hook["id"])[1] for hook in load_yaml(HOOKS)]
     used = {command.subcommand for command in [*github, *gitlab]} | set(hooks)
     assert {"validate", "plan", "apply", "fmt"} <= used
@@ -286,7 +325,7 @@ def test_every_ci_command_is_one_the_cli_knows():
 
 def fmt_commands() -> list[Any]:
     github = [c for _, _, commands in github_commands_by_job() for c in commands]
-    gitlab = extract_commands(gitlab_scripts(load_yaml(GITLAB_PIPELINE)), {})
+    gitlab = [c for _, _, commands in gitlab_commands_by_job() for c in commands]
     return [
         pytest.param(command, id=f"{platform}: {' '.join(command.args)}")
         for platform, commands in (("github", github), ("gitlab", gitlab))
@@ -313,6 +352,30 @@ def plan_script(platform: str) -> str:
     return "\n".join(load_yaml(GITLAB_PIPELINE)["plan"]["script"])
 
 
+def run_plan_script(
+    tmp_path: Path, platform: str, plan_exit: int, extra_env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The plan job's shell, with a stub backfill-sync that prints the marker, notes its arguments, exits."""
+    stub = tmp_path / "bin" / "backfill-sync"
+    stub.parent.mkdir()
+    stub.write_text(
+        f"#!/bin/sh\necho \"$@\" > args.txt\necho '{MARKDOWN_MARKER}'\nexit {plan_exit}\n", encoding="utf-8"
+    )
+    stub.chmod(0o755)
+    output = tmp_path / "github_output"
+    output.touch()
+    env = {
+        **clean_environment(),
+        "PATH": f"{stub.parent}:{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "MAGE_URL": "https://mage.example.com",
+        **extra_env,
+    }
+    # GitHub runs `run:` with `bash -e`; GitLab's runner runs the script lines in one `bash -e -o pipefail`.
+    shell = ["bash", "-e", "-o", "pipefail", "-c", plan_script(platform)]
+    return subprocess.run(shell, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+
+
 @pytest.mark.parametrize("platform", ["github", "gitlab"])
 @pytest.mark.parametrize(
     ("plan_exit", "job_exit", "changes"),
@@ -325,17 +388,38 @@ def plan_script(platform: str) -> str:
 def test_plan_step_passes_on_changes_and_fails_on_errors(
     tmp_path, platform: str, plan_exit: int, job_exit: int, changes: str | None
 ):
-    stub = tmp_path / "bin" / "backfill-sync"
-    stub.parent.mkdir()
-    stub.write_text(f"#!/bin/sh\necho '{MARKDOWN_MARKER}'\nexit {plan_exit}\n", encoding="utf-8")
-    stub.chmod(0o755)
-    output = tmp_path / "github_output"
-    output.touch()
-    env = {"PATH": f"{stub.parent}:{os.environ['PATH']}", "GITHUB_OUTPUT": str(output)}
-    # GitHub runs `run:` with `bash -e`; GitLab's runner runs the script lines in one `bash -e -o pipefail`.
-    shell = ["bash", "-e", "-o", "pipefail", "-c", plan_script(platform)]
-    ran = subprocess.run(shell, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    ran = run_plan_script(tmp_path, platform, plan_exit, {"RESTART_FLAG": ""})
     assert ran.returncode == job_exit, ran.stdout + ran.stderr
     if platform == "github":
-        assert output.read_text(encoding="utf-8") == (f"changes={changes}\n" if changes else "")
+        output = (tmp_path / "github_output").read_text(encoding="utf-8")
+        assert output == (f"changes={changes}\n" if changes else "")
     assert (tmp_path / "plan.md").read_text(encoding="utf-8") == MARKDOWN_MARKER + "\n"
+
+
+@pytest.mark.parametrize(
+    ("platform", "env", "restart"),
+    [
+        pytest.param("github", {"RESTART_FLAG": ""}, False, id="github-ordinary"),
+        pytest.param("github", {"RESTART_FLAG": "--allow-restart"}, True, id="github-allow-restart"),
+        pytest.param("gitlab", {}, False, id="gitlab-ordinary"),
+        pytest.param("gitlab", {"ALLOW_RESTART": "false"}, False, id="gitlab-allow-restart-false"),
+        pytest.param("gitlab", {"ALLOW_RESTART": "true"}, True, id="gitlab-allow-restart"),
+    ],
+)
+def test_plan_step_passes_allow_restart_only_when_asked(
+    tmp_path, platform: str, env: dict[str, str], restart: bool
+):
+    ran = run_plan_script(tmp_path, platform, EXIT_CHANGES, env)
+    assert ran.returncode == EXIT_OK, ran.stdout + ran.stderr
+    args = (tmp_path / "args.txt").read_text(encoding="utf-8").split()
+    assert args[0] == "plan"
+    assert ("--allow-restart" in args) is restart
+    assert "" not in args, "an empty flag must not become an empty argument"
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_plan_step_refuses_to_plan_against_localhost_without_mage_url(tmp_path, platform: str):
+    ran = run_plan_script(tmp_path, platform, EXIT_OK, {"MAGE_URL": "", "RESTART_FLAG": ""})
+    assert ran.returncode == EXIT_ERROR
+    assert "MAGE_URL" in ran.stdout + ran.stderr
+    assert not (tmp_path / "args.txt").exists(), "backfill-sync must not have run"
