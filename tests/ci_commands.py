@@ -14,7 +14,8 @@ import yaml
 PROGRAM = "backfill-sync"
 _SHELL_OPERATORS = frozenset({">", ">>", "<", "|", "||", "&&", ";", "&", "2>", "2>&1"})
 _VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
-_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.(\w+)\s*\}\}")
+_SECRET = re.compile(r"\bsecrets\.(\w+)")
+_EXPRESSION = re.compile(r"\$\{\{\s*(secrets|vars)\.(\w+)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,42 @@ def substitute(text: str, variables: Mapping[str, str]) -> str:
     return _VARIABLE.sub(value, text)
 
 
-def job_environment(job: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
-    """A GitHub job's `env:` with `${{ secrets.X }}` filled in; a secret not set is "" as on GitHub."""
+def job_environment(job: Mapping[str, Any], settings: Mapping[str, str]) -> dict[str, str]:
+    """A GitHub job's `env:` with `${{ secrets.X }}` and `${{ vars.X }}` filled in from `settings`.
+
+    A secret or variable not set is "", as on GitHub.
+    """
     return {
-        name: _EXPRESSION.sub(lambda match: secrets.get(match.group(1), ""), str(value))
+        name: _EXPRESSION.sub(lambda match: settings.get(match.group(2), ""), str(value))
         for name, value in job.get("env", {}).items()
     }
+
+
+def gitlab_job_variables(job: Mapping[str, Any], project_variables: Mapping[str, str]) -> dict[str, str]:
+    """The project's CI/CD variables plus a GitLab job's `variables:` expanded from them.
+
+    A variable not set expands to "", as the runner does; a project variable beats the job's own.
+    """
+    own = {
+        name: _VARIABLE.sub(lambda match: project_variables.get(match.group(1) or match.group(2), ""), value)
+        for name, value in job.get("variables", {}).items()
+    }
+    return {**own, **project_variables}
+
+
+def strings_in(node: Any) -> Iterator[str]:
+    """Every string in a loaded YAML node, keys included."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from strings_in(key)
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings_in(item)
+
+
+def secrets_referenced(node: Any) -> set[str]:
+    """Names X of every `secrets.X` in any expression anywhere in a GitHub workflow node."""
+    return {name for text in strings_in(node) for name in _SECRET.findall(text)}

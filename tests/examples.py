@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_BACKFILLS = ROOT / "examples" / "backfills"
 EXAMPLE_CI = ROOT / "examples" / "ci"
 OWNER_EMAIL, OWNER_PASSWORD = "admin@admin.com", "admin"
+# The emulator's read-only user (role Viewer), as CI plans with.
+VIEWER_EMAIL, VIEWER_PASSWORD = "viewer@example.com", "viewer"
 
 
 def example_pipelines() -> list[str]:

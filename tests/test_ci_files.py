@@ -6,11 +6,15 @@ copy of examples/backfills, in the order a pull request and then its merge would
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +26,23 @@ from tests.ci_commands import (
     Command,
     extract_commands,
     github_scripts,
+    gitlab_job_variables,
     gitlab_scripts,
     job_environment,
     load_yaml,
+    secrets_referenced,
+    strings_in,
 )
-from tests.examples import EXAMPLE_CI, OWNER_EMAIL, OWNER_PASSWORD, ROOT, copy_examples, examples_emulator
+from tests.examples import (
+    EXAMPLE_CI,
+    OWNER_EMAIL,
+    OWNER_PASSWORD,
+    ROOT,
+    VIEWER_EMAIL,
+    VIEWER_PASSWORD,
+    copy_examples,
+    examples_emulator,
+)
 
 GITHUB_WORKFLOW = EXAMPLE_CI / "github-actions.yml"
 GITLAB_PIPELINE = EXAMPLE_CI / "gitlab-ci.yml"
@@ -34,6 +50,8 @@ HOOKS = ROOT / ".pre-commit-hooks.yaml"
 OWN_CONFIG = ROOT / ".pre-commit-config.yaml"
 BIN = Path(sys.executable).parent
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+# Shell variables the CI files set themselves before a backfill-sync line: their value on an ordinary run.
+SHELL_DEFAULTS = {"RESTART_FLAG": ""}
 
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
@@ -95,6 +113,173 @@ def test_github_workflow_is_locked_down():
     for text in (GITHUB_WORKFLOW.read_text(encoding="utf-8"), GITLAB_PIPELINE.read_text(encoding="utf-8")):
         assert "|| true" not in text, "exit codes must not be swallowed"
         assert MARKDOWN_MARKER in text, "the comment is found by the plan's marker"
+
+
+# -- who holds which credential, and when the writing job runs (read off the files) --------------------
+
+WRITE_SECRETS = {"MAGE_TOKEN", "MAGE_EMAIL", "MAGE_PASSWORD"}
+PLAN_SECRETS = {"MAGE_PLAN_TOKEN", "MAGE_PLAN_EMAIL", "MAGE_PLAN_PASSWORD", "MAGE_API_KEY"}
+GITLAB_WRITE_VARIABLES = ("MAGE_APPLY_TOKEN", "MAGE_APPLY_EMAIL", "MAGE_APPLY_PASSWORD")
+GITHUB_MAIN = "github.ref == 'refs/heads/main'"
+
+
+def top_level_conjuncts(condition: str) -> list[str]:
+    """`a && (b || c) && d` -> ["a", "(b || c)", "d"]: each must hold for the whole to hold."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(condition):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and condition.startswith("&&", i):
+            parts.append(condition[start:i].strip())
+            start = i + 2
+    parts.append(condition[start:].strip())
+    return [" ".join(part.split()) for part in parts]
+
+
+def test_top_level_conjuncts_splits_only_outside_parentheses():
+    assert top_level_conjuncts("a &&\n (b || c) && d") == ["a", "(b || c)", "d"]
+    assert top_level_conjuncts("(a || b && e) && d") == ["(a || b && e)", "d"]
+    assert top_level_conjuncts("a || b") == ["a || b"]
+
+
+def test_github_plan_and_comment_jobs_hold_no_write_credentials():
+    jobs = load_yaml(GITHUB_WORKFLOW)["jobs"]
+    assert secrets_referenced(jobs["plan"]) <= PLAN_SECRETS
+    assert secrets_referenced(jobs["plan"]) & {"MAGE_PLAN_TOKEN", "MAGE_PLAN_EMAIL"}, "plan has credentials"
+    assert secrets_referenced(jobs["validate"]) == set()
+    assert secrets_referenced(jobs["comment"]) == set()
+    assert not any("MAGE_" in text for text in strings_in(jobs["comment"].get("env", {})))
+
+
+def test_github_write_credentials_are_only_in_the_main_only_environment_job():
+    jobs = load_yaml(GITHUB_WORKFLOW)["jobs"]
+    for name, job in jobs.items():
+        if secrets_referenced(job) & WRITE_SECRETS:
+            assert job.get("environment") == "mage", name
+            conjuncts = top_level_conjuncts(job["if"])
+            assert GITHUB_MAIN in conjuncts, f"{name} must run only on main: {job['if']!r}"
+            assert "pull_request" not in job["if"]
+    assert secrets_referenced(jobs["apply"]) >= WRITE_SECRETS
+
+
+def test_github_only_the_comment_job_may_write_to_pull_requests():
+    workflow = load_yaml(GITHUB_WORKFLOW)
+    writers = {
+        name
+        for name, job in workflow["jobs"].items()
+        if "write" in job.get("permissions", workflow["permissions"]).values()
+    }
+    assert writers == {"comment"}
+    assert workflow["jobs"]["comment"]["permissions"] == {"pull-requests": "write"}
+    assert "github.event_name == 'pull_request'" in workflow["jobs"]["comment"]["if"]
+
+
+def test_github_comment_names_the_commit_and_reports_failures():
+    comment = load_yaml(GITHUB_WORKFLOW)["jobs"]["comment"]
+    # It runs after a failed validate or plan too (to say so), but not after a cancelled run.
+    assert set(comment["needs"]) == {"validate", "plan"}
+    assert "!cancelled()" in comment["if"]
+    (script_step,) = [step for step in comment["steps"] if "actions/github-script" in step.get("uses", "")]
+    script = script_step["with"]["script"]
+    assert "context.payload.pull_request.head.sha" in script
+    assert script_step["env"]["PLAN_RESULT"] == "${{ needs.plan.result }}"
+    assert "failed for the newest commit" in script
+    assert 'c.user?.login === "github-actions[bot]"' in script, "only our own comment is updated"
+
+
+def test_github_allow_restart_is_an_opt_in_of_a_run_by_hand():
+    workflow = load_yaml(GITHUB_WORKFLOW)
+    # PyYAML reads the key `on` as True (YAML 1.1).
+    triggers = workflow[True]
+    restart = triggers["workflow_dispatch"]["inputs"]["allow_restart"]
+    assert restart["type"] == "boolean" and restart["default"] is False
+    (plan_step,) = [step for step in workflow["jobs"]["plan"]["steps"] if step.get("id") == "plan"]
+    assert plan_step["env"]["RESTART_FLAG"] == "${{ inputs.allow_restart && '--allow-restart' || '' }}"
+    assert "$RESTART_FLAG" in plan_step["run"]
+    # apply takes restarts from the saved plan, never a flag of its own.
+    assert all("--allow-restart" not in c.args for _, _, cs in github_commands_by_job() for c in cs)
+
+
+def gitlab_job_text(job: Mapping[str, Any]) -> str:
+    return "\n".join(strings_in(job))
+
+
+def test_gitlab_write_variables_are_used_only_by_apply_on_the_default_branch():
+    pipeline = load_yaml(GITLAB_PIPELINE)
+    users = {
+        name
+        for name, job in pipeline.items()
+        if isinstance(job, Mapping) and any(var in gitlab_job_text(job) for var in GITLAB_WRITE_VARIABLES)
+    }
+    assert users == {"apply"}
+    apply_job = pipeline["apply"]
+    assert apply_job["variables"] == {
+        "MAGE_TOKEN": "$MAGE_APPLY_TOKEN",
+        "MAGE_EMAIL": "$MAGE_APPLY_EMAIL",
+        "MAGE_PASSWORD": "$MAGE_APPLY_PASSWORD",
+    }
+    # Every rule that can add the job requires the default branch (no rule without `if`).
+    assert apply_job["rules"] and all(
+        "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" in rule["if"] for rule in apply_job["rules"]
+    )
+    assert pipeline["plan"]["variables"] == {
+        "MAGE_TOKEN": "$MAGE_PLAN_TOKEN",
+        "MAGE_EMAIL": "$MAGE_PLAN_EMAIL",
+        "MAGE_PASSWORD": "$MAGE_PLAN_PASSWORD",
+    }
+
+
+FORK_RULE = "$CI_MERGE_REQUEST_SOURCE_PROJECT_ID != $CI_MERGE_REQUEST_PROJECT_ID"
+
+
+@pytest.mark.parametrize("job", ["plan", "plan-failed"])
+def test_gitlab_fork_merge_requests_are_not_planned_or_noted(job: str):
+    first_rule = load_yaml(GITLAB_PIPELINE)[job]["rules"][0]
+    assert FORK_RULE in first_rule["if"] and first_rule["when"] == "never"
+
+
+def test_gitlab_failure_note_runs_only_on_a_failed_merge_request_pipeline():
+    pipeline = load_yaml(GITLAB_PIPELINE)
+    job = pipeline["plan-failed"]
+    assert pipeline["stages"].index(job["stage"]) > pipeline["stages"].index(pipeline["plan"]["stage"])
+    assert job["rules"][-1] == {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "on_failure"}
+    assert job["variables"] == {"PLAN_FAILED": "true"}
+    assert job["script"] == [pipeline[".write-mr-note"]]
+    assert pipeline[".write-mr-note"] in pipeline["plan"]["script"]
+
+
+def test_gitlab_allow_restart_is_a_manual_pipeline_variable_defaulting_to_false():
+    pipeline = load_yaml(GITLAB_PIPELINE)
+    assert pipeline["variables"]["ALLOW_RESTART"]["value"] == "false"
+    assert set(pipeline["variables"]["ALLOW_RESTART"]["options"]) == {"false", "true"}
+    assert {"if": '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE == "web"'} in pipeline[
+        "workflow"
+    ]["rules"]
+
+
+SECRET_NAMES = ("MAGE_TOKEN", "MAGE_PASSWORD", "MAGE_PLAN", "MAGE_APPLY", "GITLAB_TOKEN", "secrets.")
+
+
+@pytest.mark.parametrize("path", [GITHUB_WORKFLOW, GITLAB_PIPELINE], ids=["github", "gitlab"])
+def test_no_step_prints_a_secret_or_passes_it_as_a_flag(path: Path):
+    loaded = load_yaml(path)
+    scripts = (
+        list(github_scripts(loaded))
+        if path == GITHUB_WORKFLOW
+        else [line for _, job, _ in gitlab_commands_by_job() for line in job["script"]]
+    )
+    for script in scripts:
+        assert "set -x" not in script and "set -o xtrace" not in script
+        for line in script.splitlines():
+            if re.match(r"\s*(echo|printf|cat)\b", line):
+                assert not any(name in line for name in SECRET_NAMES), line
+    commands = (
+        [c for _, _, cs in github_commands_by_job() for c in cs]
+        if path == GITHUB_WORKFLOW
+        else [c for _, _, cs in gitlab_commands_by_job() for c in cs]
+    )
+    for command in commands:
+        # Flags show in `ps` and in logs; credentials come from the environment.
+        assert not {"--token", "--password", "--email", "--api-key"} & set(command.args), command.args
 
 
 # -- pre-commit: the manifest offered to other repositories, and this repository's own config ----------
@@ -235,14 +420,30 @@ def workdir(tmp_path: Path) -> Path:
 def github_commands_by_job() -> list[tuple[str, Mapping[str, Any], list[Command]]]:
     workflow = load_yaml(GITHUB_WORKFLOW)
     return [
-        (name, job, extract_commands(github_scripts({"jobs": {name: job}}), {}))
+        (name, job, extract_commands(github_scripts({"jobs": {name: job}}), SHELL_DEFAULTS))
         for name, job in workflow["jobs"].items()
+    ]
+
+
+def gitlab_commands_by_job() -> list[tuple[str, Mapping[str, Any], list[Command]]]:
+    pipeline = load_yaml(GITLAB_PIPELINE)
+    return [
+        (name, job, extract_commands(gitlab_scripts({name: job}), SHELL_DEFAULTS))
+        for name, job in pipeline.items()
+        if isinstance(job, Mapping) and "script" in job
     ]
 
 
 def test_github_commands_run_as_a_pull_request_then_its_merge(mage_url, workdir, tmp_path):
     summary = tmp_path / "step_summary.md"
-    secrets = {"MAGE_URL": mage_url, "MAGE_EMAIL": OWNER_EMAIL, "MAGE_PASSWORD": OWNER_PASSWORD}
+    # Plan reads as the Viewer (repository secrets), apply writes as the owner (the `mage` environment's).
+    secrets = {
+        "MAGE_URL": mage_url,
+        "MAGE_PLAN_EMAIL": VIEWER_EMAIL,
+        "MAGE_PLAN_PASSWORD": VIEWER_PASSWORD,
+        "MAGE_EMAIL": OWNER_EMAIL,
+        "MAGE_PASSWORD": OWNER_PASSWORD,
+    }
     scenario = Scenario(workdir, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     # Jobs in file order are validate, plan, apply: a merge runs all three, a pull request the first two.
     steps = [
@@ -261,22 +462,31 @@ def test_github_commands_run_as_a_pull_request_then_its_merge(mage_url, workdir,
 
 
 def test_gitlab_commands_run_as_a_merge_request_then_its_merge(mage_url, workdir):
-    pipeline = load_yaml(GITLAB_PIPELINE)
-    variables = {"MAGE_URL": mage_url, "MAGE_EMAIL": OWNER_EMAIL, "MAGE_PASSWORD": OWNER_PASSWORD}
-    commands = [
-        command for command in extract_commands(gitlab_scripts(pipeline), {}) if command.subcommand != "fmt"
+    # Plan reads as the Viewer (unprotected variables), apply writes as the owner (protected ones).
+    project_variables = {
+        "MAGE_URL": mage_url,
+        "MAGE_PLAN_EMAIL": VIEWER_EMAIL,
+        "MAGE_PLAN_PASSWORD": VIEWER_PASSWORD,
+        "MAGE_APPLY_EMAIL": OWNER_EMAIL,
+        "MAGE_APPLY_PASSWORD": OWNER_PASSWORD,
+    }
+    steps = [
+        (command, gitlab_job_variables(job, project_variables))
+        for _, job, commands in gitlab_commands_by_job()
+        for command in commands
+        if command.subcommand != "fmt"
     ]
-    assert [command.subcommand for command in commands] == ["validate", "plan", "apply", "plan"]
-    scenario = Scenario(workdir, variables)
-    for command in commands:
-        scenario.run(command, {})
+    assert [command.subcommand for command, _ in steps] == ["validate", "plan", "apply", "plan"]
+    scenario = Scenario(workdir, {})
+    for command, env in steps:
+        scenario.run(command, env)
     assert (workdir / "plan.md").read_text(encoding="utf-8").startswith(MARKDOWN_MARKER + "\n")
-    scenario.run(commands[1], {})
+    scenario.run(*steps[1])
 
 
 def test_every_ci_command_is_one_the_cli_knows():
     github = [c for _, _, commands in github_commands_by_job() for c in commands]
-    gitlab = extract_commands(gitlab_scripts(load_yaml(GITLAB_PIPELINE)), {})
+    gitlab = [c for _, _, commands in gitlab_commands_by_job() for c in commands]
     hooks = [hook_commands(hook["id"])[1] for hook in load_yaml(HOOKS)]
     used = {command.subcommand for command in [*github, *gitlab]} | set(hooks)
     assert {"validate", "plan", "apply", "fmt"} <= used
@@ -286,7 +496,7 @@ def test_every_ci_command_is_one_the_cli_knows():
 
 def fmt_commands() -> list[Any]:
     github = [c for _, _, commands in github_commands_by_job() for c in commands]
-    gitlab = extract_commands(gitlab_scripts(load_yaml(GITLAB_PIPELINE)), {})
+    gitlab = [c for _, _, commands in gitlab_commands_by_job() for c in commands]
     return [
         pytest.param(command, id=f"{platform}: {' '.join(command.args)}")
         for platform, commands in (("github", github), ("gitlab", gitlab))
@@ -313,6 +523,30 @@ def plan_script(platform: str) -> str:
     return "\n".join(load_yaml(GITLAB_PIPELINE)["plan"]["script"])
 
 
+def run_plan_script(
+    tmp_path: Path, platform: str, plan_exit: int, extra_env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The plan job's shell, with a stub backfill-sync that prints the marker, notes its arguments, exits."""
+    stub = tmp_path / "bin" / "backfill-sync"
+    stub.parent.mkdir()
+    stub.write_text(
+        f"#!/bin/sh\necho \"$@\" > args.txt\necho '{MARKDOWN_MARKER}'\nexit {plan_exit}\n", encoding="utf-8"
+    )
+    stub.chmod(0o755)
+    output = tmp_path / "github_output"
+    output.touch()
+    env = {
+        **clean_environment(),
+        "PATH": f"{stub.parent}:{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "MAGE_URL": "https://mage.example.com",
+        **extra_env,
+    }
+    # GitHub runs `run:` with `bash -e`; GitLab's runner runs the script lines in one `bash -e -o pipefail`.
+    shell = ["bash", "-e", "-o", "pipefail", "-c", plan_script(platform)]
+    return subprocess.run(shell, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+
+
 @pytest.mark.parametrize("platform", ["github", "gitlab"])
 @pytest.mark.parametrize(
     ("plan_exit", "job_exit", "changes"),
@@ -325,17 +559,196 @@ def plan_script(platform: str) -> str:
 def test_plan_step_passes_on_changes_and_fails_on_errors(
     tmp_path, platform: str, plan_exit: int, job_exit: int, changes: str | None
 ):
-    stub = tmp_path / "bin" / "backfill-sync"
-    stub.parent.mkdir()
-    stub.write_text(f"#!/bin/sh\necho '{MARKDOWN_MARKER}'\nexit {plan_exit}\n", encoding="utf-8")
-    stub.chmod(0o755)
-    output = tmp_path / "github_output"
-    output.touch()
-    env = {"PATH": f"{stub.parent}:{os.environ['PATH']}", "GITHUB_OUTPUT": str(output)}
-    # GitHub runs `run:` with `bash -e`; GitLab's runner runs the script lines in one `bash -e -o pipefail`.
-    shell = ["bash", "-e", "-o", "pipefail", "-c", plan_script(platform)]
-    ran = subprocess.run(shell, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    ran = run_plan_script(tmp_path, platform, plan_exit, {"RESTART_FLAG": ""})
     assert ran.returncode == job_exit, ran.stdout + ran.stderr
     if platform == "github":
-        assert output.read_text(encoding="utf-8") == (f"changes={changes}\n" if changes else "")
+        output = (tmp_path / "github_output").read_text(encoding="utf-8")
+        assert output == (f"changes={changes}\n" if changes else "")
     assert (tmp_path / "plan.md").read_text(encoding="utf-8") == MARKDOWN_MARKER + "\n"
+
+
+@pytest.mark.parametrize(
+    ("platform", "env", "restart"),
+    [
+        pytest.param("github", {"RESTART_FLAG": ""}, False, id="github-ordinary"),
+        pytest.param("github", {"RESTART_FLAG": "--allow-restart"}, True, id="github-allow-restart"),
+        pytest.param("gitlab", {}, False, id="gitlab-ordinary"),
+        pytest.param("gitlab", {"ALLOW_RESTART": "false"}, False, id="gitlab-allow-restart-false"),
+        pytest.param("gitlab", {"ALLOW_RESTART": "true"}, True, id="gitlab-allow-restart"),
+    ],
+)
+def test_plan_step_passes_allow_restart_only_when_asked(
+    tmp_path, platform: str, env: dict[str, str], restart: bool
+):
+    ran = run_plan_script(tmp_path, platform, EXIT_CHANGES, env)
+    assert ran.returncode == EXIT_OK, ran.stdout + ran.stderr
+    args = (tmp_path / "args.txt").read_text(encoding="utf-8").split()
+    assert args[0] == "plan"
+    assert ("--allow-restart" in args) is restart
+    assert "" not in args, "an empty flag must not become an empty argument"
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_plan_step_refuses_to_plan_against_localhost_without_mage_url(tmp_path, platform: str):
+    ran = run_plan_script(tmp_path, platform, EXIT_OK, {"MAGE_URL": "", "RESTART_FLAG": ""})
+    assert ran.returncode == EXIT_ERROR
+    assert "MAGE_URL" in ran.stdout + ran.stderr
+    assert not (tmp_path / "args.txt").exists(), "backfill-sync must not have run"
+
+
+# -- the GitLab merge-request note script, against a fake GitLab API -----------------------------------
+
+NOTE_USER_ID, OTHER_USER_ID = 7, 8
+HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+class FakeGitLab(ThreadingHTTPServer):
+    """GET /user, the merge request's notes (one page), and records every PUT/POST it is sent."""
+
+    def __init__(self, notes: list[dict[str, Any]]) -> None:
+        super().__init__(("127.0.0.1", 0), FakeGitLabHandler)
+        self.notes = notes
+        self.writes: list[tuple[str, str, dict[str, Any]]] = []
+        self.tokens: set[str] = set()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/api/v4"
+
+
+class FakeGitLabHandler(BaseHTTPRequestHandler):
+    server: FakeGitLab
+
+    def do_GET(self) -> None:
+        self.server.tokens.add(self.headers["PRIVATE-TOKEN"])
+        path = self.path.split("?")[0]
+        if path == "/api/v4/user":
+            self.answer({"id": NOTE_USER_ID, "username": "project_1_bot"})
+        elif path == "/api/v4/projects/1/merge_requests/3/notes":
+            self.answer(self.server.notes)
+        else:
+            self.answer({"message": "404 Not Found"}, status=404)
+
+    def do_PUT(self) -> None:
+        self.record("PUT")
+
+    def do_POST(self) -> None:
+        self.record("POST")
+
+    def record(self, method: str) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.writes.append((method, self.path, body))
+        self.answer({"id": 99, **body})
+
+    def answer(self, data: Any, status: int = 200) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test reads what was sent, not the log."""
+
+
+@contextmanager
+def fake_gitlab(notes: list[dict[str, Any]]) -> Iterator[FakeGitLab]:
+    server = FakeGitLab(notes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def note(note_id: int, author: int, body: str) -> dict[str, Any]:
+    return {"id": note_id, "author": {"id": author}, "body": body, "system": False}
+
+
+def run_note_script(
+    tmp_path: Path, api_url: str, extra_env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    script = load_yaml(GITLAB_PIPELINE)[".write-mr-note"]
+    env = {
+        **clean_environment(),
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_API_V4_URL": api_url,
+        "CI_MERGE_REQUEST_PROJECT_ID": "1",
+        "CI_PROJECT_ID": "1",
+        "CI_MERGE_REQUEST_IID": "3",
+        "CI_COMMIT_SHA": HEAD_SHA,
+        "CI_PIPELINE_URL": "https://gitlab.example.com/g/p/-/pipelines/5",
+        "GITLAB_TOKEN": "glpat-test",
+        **extra_env,
+    }
+    shell = ["bash", "-e", "-o", "pipefail", "-c", script]
+    return subprocess.run(shell, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+
+
+PLAN_MD = f"{MARKDOWN_MARKER}\n### backfill-sync plan\n\n**1 to create**\n"
+OLD_PLAN = f"{MARKDOWN_MARKER}\nolder plan"
+
+
+@pytest.mark.parametrize(
+    ("notes", "method", "path"),
+    [
+        pytest.param([], "POST", "/api/v4/projects/1/merge_requests/3/notes", id="first-note"),
+        pytest.param(
+            [note(10, OTHER_USER_ID, OLD_PLAN), note(11, NOTE_USER_ID, OLD_PLAN)],
+            "PUT",
+            "/api/v4/projects/1/merge_requests/3/notes/11",
+            id="updates-its-own-note-not-someone-elses",
+        ),
+        pytest.param(
+            [note(10, OTHER_USER_ID, OLD_PLAN), note(12, NOTE_USER_ID, "lgtm")],
+            "POST",
+            "/api/v4/projects/1/merge_requests/3/notes",
+            id="someone-elses-marker-note-is-left-alone",
+        ),
+    ],
+)
+def test_gitlab_note_script_writes_the_plan_with_its_commit(
+    tmp_path, notes: list[dict[str, Any]], method: str, path: str
+):
+    (tmp_path / "plan.md").write_text(PLAN_MD, encoding="utf-8")
+    with fake_gitlab(notes) as gitlab:
+        ran = run_note_script(tmp_path, gitlab.api_url, {})
+    assert ran.returncode == EXIT_OK, ran.stdout + ran.stderr
+    ((sent_method, sent_path, body),) = gitlab.writes
+    assert (sent_method, sent_path) == (method, path)
+    lines = body["body"].split("\n")
+    assert lines[0] == MARKDOWN_MARKER, "the marker stays the first line"
+    assert HEAD_SHA in lines[1]
+    assert "\n".join([lines[0], *lines[2:]]) == PLAN_MD
+    assert gitlab.tokens == {"glpat-test"}
+
+
+def test_gitlab_note_script_says_the_newest_commit_failed(tmp_path):
+    with fake_gitlab([note(11, NOTE_USER_ID, OLD_PLAN)]) as gitlab:
+        ran = run_note_script(tmp_path, gitlab.api_url, {"PLAN_FAILED": "true"})
+    assert ran.returncode == EXIT_OK, ran.stdout + ran.stderr
+    ((method, _, body),) = gitlab.writes
+    assert method == "PUT"
+    assert body["body"].startswith(MARKDOWN_MARKER + "\n")
+    assert f"failed for the newest commit {HEAD_SHA}" in body["body"]
+    assert "https://gitlab.example.com/g/p/-/pipelines/5" in body["body"]
+
+
+def test_gitlab_note_script_explains_a_missing_token(tmp_path):
+    (tmp_path / "plan.md").write_text(PLAN_MD, encoding="utf-8")
+    with fake_gitlab([]) as gitlab:
+        ran = run_note_script(tmp_path, gitlab.api_url, {"GITLAB_TOKEN": ""})
+    assert ran.returncode == EXIT_ERROR
+    assert "GITLAB_TOKEN is not set" in ran.stderr and "Traceback" not in ran.stderr
+    assert gitlab.writes == [] and gitlab.tokens == set()
+
+
+def test_gitlab_note_script_does_nothing_outside_merge_requests(tmp_path):
+    with fake_gitlab([]) as gitlab:
+        ran = run_note_script(tmp_path, gitlab.api_url, {"CI_PIPELINE_SOURCE": "push", "GITLAB_TOKEN": ""})
+    assert ran.returncode == EXIT_OK, ran.stderr
+    assert gitlab.writes == [] and gitlab.tokens == set()
