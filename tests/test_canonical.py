@@ -277,3 +277,78 @@ def test_rendered_manifest_has_modeline_blank_lines_and_is_canonical() -> None:
         "  - name: b\n    id: 3\n" + ENTRY
     )
     assert fmt(text) == text
+
+
+def test_comments_after_a_block_scalar_stay_with_the_key_below_them() -> None:
+    out = fmt("""\
+        pipeline_uuid: p
+        backfills:
+        - name: a
+          start_datetime: '2024-01-01T00:00:00Z'
+          end_datetime: '2024-01-02T00:00:00Z'
+          interval_type: day
+          interval_units: 1
+          description: |
+            literal
+          # about state
+          state: started
+        - name: b
+          start_datetime: '2024-01-01T00:00:00Z'
+          end_datetime: '2024-01-02T00:00:00Z'
+          interval_type: day
+          interval_units: 1
+          description: >
+            folded
+        # the end
+        """)
+    assert out == textwrap.dedent("""\
+        pipeline_uuid: p
+        backfills:
+          - name: a
+            description: |
+              literal
+            start_datetime: '2024-01-01T00:00:00Z'
+            end_datetime: '2024-01-02T00:00:00Z'
+            interval_type: day
+            interval_units: 1
+            # about state
+            state: started
+          - name: b
+            description: >
+              folded
+            start_datetime: '2024-01-01T00:00:00Z'
+            end_datetime: '2024-01-02T00:00:00Z'
+            interval_type: day
+            interval_units: 1
+        # the end
+        """)
+    assert fmt(out) == out
+
+
+def test_comments_inside_nested_mappings_follow_their_keys() -> None:
+    out = fmt("""\
+        pipeline_uuid: p
+        backfills:
+        - name: a
+          start_datetime: '2024-01-01T00:00:00Z'
+          end_datetime: '2024-01-02T00:00:00Z'
+          interval_type: day
+          interval_units: 1
+          settings:
+            # inside settings
+            x: 1
+            # between
+            y:
+              # deeper
+              z: 1
+        """)
+    assert out.endswith(
+        "    settings:\n      # inside settings\n      x: 1\n      # between\n"
+        "      y:\n        # deeper\n        z: 1\n"
+    )
+    assert fmt(out) == out
+
+
+def test_crlf_line_endings_become_lf() -> None:
+    canonical = "pipeline_uuid: p\nbackfills:\n  - name: a\n" + ENTRY
+    assert fmt(canonical.replace("\n", "\r\n")) == canonical
