@@ -124,3 +124,14 @@ def test_the_examples_are_formatted(tmp_path: Path, capsys: pytest.CaptureFixtur
     copy = tmp_path / "backfills"
     shutil.copytree(examples, copy)
     assert run(capsys, str(copy))[:2] == (0, "")
+
+
+def test_crlf_line_endings_become_lf_and_are_named(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = folder / "tidy.yaml"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    code, out, err = run(capsys, "--check", str(path))
+    assert code == 1
+    assert f"{path}: CRLF line endings would become LF" in err
+    code, out, _ = run(capsys, str(path))
+    assert (code, out) == (0, f"reformatted {path} (CRLF line endings -> LF)\n")
+    assert path.read_bytes() == FORMATTED.replace("daily", "tidy").encode()
