@@ -133,8 +133,18 @@ def _new_backfill(entry: dict[str, Any]) -> CommentedMap:
     backfill = CommentedMap()
     for key in BACKFILL_ORDER:
         if key in entry:
-            backfill[key] = entry[key]
+            backfill[key] = _commented(entry[key])
     return backfill
+
+
+def _commented(value: Any) -> Any:
+    # ruamel keeps the lines after a nested mapping on its last key, and only a CommentedMap has
+    # one: on a plain dict the blank line between backfills would be printed after `variables:`.
+    if isinstance(value, dict):
+        return CommentedMap((key, _commented(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return CommentedSeq(_commented(item) for item in value)
+    return value
 
 
 def _plain(pipeline_uuid: str, backfills: list[dict[str, Any]]) -> dict[str, Any]:
@@ -298,9 +308,7 @@ def _reindent_nested(node: CommentedMap, column: int) -> None:
         if not isinstance(value, CommentedMap) or not len(value) or value.fa.flow_style():
             continue
         inner = column + 2
-        entry = node.ca.items.get(key)
-        heads = [entry[3] if entry else None, value.ca.comment[1] if value.ca.comment else None]
-        _reindent_tokens(_unique_tokens(heads), inner)
+        _tidy_nested_head(node, key, value, inner)
         for inner_key in list(value)[:-1]:  # the last one's lines belong to the level above
             _attach_following(value, inner_key, _reindent(_detach_following(value, inner_key), inner))
         _reindent_nested(value, inner)
@@ -311,6 +319,22 @@ def _reindent(lines: str, column: int) -> str:
     return "".join(
         " " * column + line.strip() + "\n" if line.strip() else "\n" for line in lines.splitlines()
     )
+
+
+def _tidy_nested_head(node: CommentedMap, key: Any, value: CommentedMap, column: int) -> None:
+    """Comment lines between `key:` and its first nested key: reindented, blank lines dropped
+    (a blank line right after `variables:` is never meant, and older imports wrote one)."""
+    entry = node.ca.items.get(key)
+    heads = [entry[3] if entry else None, value.ca.comment[1] if value.ca.comment else None]
+    tokens = list(_unique_tokens(heads))
+    _reindent_tokens(iter(tokens), column)
+    for token in tokens:
+        token.value = "".join(line + "\n" for line in token.value.splitlines() if line.strip())
+    for tokens_list in heads:
+        if tokens_list is not None:
+            tokens_list[:] = [
+                token for token in tokens_list if not isinstance(token, CommentToken) or token.value
+            ]
 
 
 def _seq_head_tokens(tree: CommentedMap, items: CommentedSeq) -> Iterator[CommentToken]:
