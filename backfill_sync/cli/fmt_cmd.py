@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from backfill_sync.atomic import write_atomically
+from backfill_sync.atomic import write_one_of_many
 from backfill_sync.canonical import format_manifest, unformattable
 from backfill_sync.cli.options import max_runs_option, pipeline_filter_options
 from backfill_sync.errors import ManifestError, UsageError
@@ -61,8 +61,10 @@ def fmt(
                 click.echo(f"{path}: CRLF line endings would become LF", err=True)
         _summarise(len(changed), len(texts), "would be reformatted")
         return 1 if changed else 0
+    written: list[Path] = []
     for path, text, new in changed:
-        write_atomically(path, new)
+        write_one_of_many(path, new, written)
+        written.append(path)
         click.echo(f"reformatted {path}{' (CRLF line endings -> LF)' if _has_crlf(text) else ''}")
     _summarise(len(changed), len(texts), "reformatted")
     return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from backfill_sync.atomic import write_atomically
+from backfill_sync.atomic import write_one_of_many
 from backfill_sync.cli.options import (
     mage_connection_options,
     max_runs_option,
@@ -88,10 +88,11 @@ def manifest_path(folder: Path, pipeline_uuid: str) -> Path:
 
 def _write(manifests: list[tuple[Path, ImportedManifest]], force: bool) -> list[Path]:
     refused = [path for path, _ in manifests if path.exists() and not force]
+    written: list[Path] = []
     for path, imported in manifests:
         if path in refused:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, imported.text)
+        write_one_of_many(path, imported.text, written)
+        written.append(path)
         click.echo(f"wrote {path} ({imported.count} backfill{'' if imported.count == 1 else 's'})")
     return refused

@@ -156,6 +156,21 @@ def test_a_pipeline_without_backfills_writes_nothing(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unwritable_out_dir_is_an_error_without_a_traceback(
+    make_pipeline: Callable[[], Pipeline], cli: Callable[..., Ran]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.create("one")
+    out_dir = Path("/proc/bfs-no-such-dir")  # not creatable, even by root
+    ran = cli("import", "--pipeline", pipeline.uuid, "--out-dir", str(out_dir))
+    assert ran.code == 1
+    assert ran.err == (
+        f"Error: cannot write {out_dir / (pipeline.uuid + '.yaml')}: No such file or directory; "
+        "files written before this one: none\n"
+    )
+    assert "Traceback" not in ran.out + ran.err
+
+
 # -- emulator only: rows real Mage must not be given (mage-api.md §6) ---------------------------------
 
 
