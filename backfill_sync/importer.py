@@ -75,6 +75,11 @@ def read_selected_backfills(
     return grouped, []
 
 
+def any_pipeline_selected(reader: ImportReader, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Whether the filters pick at least one pipeline that exists in Mage (with backfills or not)."""
+    return any(pipeline_selected(uuid, include, exclude) for uuid in reader.list_pipeline_uuids())
+
+
 def _read_pipeline_by_pipeline(
     reader: ImportReader, include: Sequence[str], exclude: Sequence[str]
 ) -> tuple[dict[str, list[LiveBackfill]], list[Skipped]]:

@@ -13,7 +13,13 @@ from backfill_sync.cli.options import (
     pipeline_filter_options,
 )
 from backfill_sync.client import MageClient
-from backfill_sync.importer import ImportedManifest, build_manifest_text, read_selected_backfills
+from backfill_sync.errors import UsageError
+from backfill_sync.importer import (
+    ImportedManifest,
+    any_pipeline_selected,
+    build_manifest_text,
+    read_selected_backfills,
+)
 from backfill_sync.manifest import DEFAULT_MANIFEST_DIR
 from backfill_sync.models import MageConnection
 
@@ -36,7 +42,10 @@ An existing manifest is never overwritten without --force (that pipeline is left
 are written). Backfills a manifest cannot express are listed on stderr with the reason and left
 out: ones with a block_uuid, nameless ones, an incomplete or insane schedule, a second backfill of
 the same name (the first, pinned by id:, is imported), and pipelines Mage cannot list because of a
-row it cannot read. Exit code 0 when everything was imported, 1 when anything was left out.
+row it cannot read. Exit code 0 when everything was imported, or when there is nothing to
+import (the selected pipelines, or all of Mage, have no backfills: "nothing to import" on
+stderr); 1 when anything was left out, or when --pipeline/--exclude match no pipeline in Mage
+(a typo in a filter is an error, as in validate, fmt and plan).
 """
 
 
@@ -60,8 +69,11 @@ def import_backfills(
     excludes: tuple[str, ...],
     connection: MageConnection,
 ) -> int:
+    filtered = bool(pipelines or excludes)
     with MageClient(connection) as client:
         live, skipped = read_selected_backfills(client, pipelines, excludes)
+        if filtered and not live and not skipped and not any_pipeline_selected(client, pipelines, excludes):
+            raise UsageError("no pipeline in Mage matches the --pipeline/--exclude filters")
     folder = Path(out_dir)
     manifests: list[tuple[Path, ImportedManifest]] = []
     for uuid in sorted(live):
@@ -76,7 +88,8 @@ def import_backfills(
     for path in refused:
         click.echo(f"Error: {path} already exists; pass --force to overwrite it", err=True)
     if not live and not skipped:
-        click.echo("no backfills found in the selected pipelines; nothing written", err=True)
+        where = "the selected pipelines" if filtered else "Mage"
+        click.echo(f"nothing to import: no backfills found in {where}; nothing written", err=True)
     return 1 if skipped or refused else 0
 
 

@@ -152,7 +152,14 @@ def test_a_pipeline_without_backfills_writes_nothing(
     pipeline = make_pipeline()
     ran = cli("import", "--pipeline", pipeline.uuid, "--out-dir", str(tmp_path / "out"))
     assert ran.code == 0
-    assert "no backfills found" in ran.err
+    assert "nothing to import: no backfills found in the selected pipelines" in ran.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_filters_that_match_no_pipeline_are_an_error(cli: Callable[..., Ran], tmp_path: Path) -> None:
+    ran = cli("import", "--pipeline", "hf_import_zzz_no_such_*", "--out-dir", str(tmp_path / "out"))
+    assert ran.code == 1
+    assert ran.err == "Error: no pipeline in Mage matches the --pipeline/--exclude filters\n"
     assert not (tmp_path / "out").exists()
 
 
