@@ -17,6 +17,8 @@ from backfill_sync.schema import check_document
 from backfill_sync.yaml_loader import parse_yaml
 
 SCHEDULE_FIELDS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
+# What Mage's LookupError says about a stored value its enum does not know (mage-api.md §6).
+UNREADABLE_ROW_TEXT = "is not among the defined enum values"
 # Live status -> manifest state: every status a started backfill can reach means "started".
 STATE_OF_STATUS = {
     "initial": "started",
@@ -65,7 +67,9 @@ def read_selected_backfills(
     """
     try:
         rows = reader.list_backfills()
-    except ApiError:
+    except ApiError as exc:
+        if not is_unreadable_row(exc):
+            raise
         return _read_pipeline_by_pipeline(reader, include, exclude)
     grouped: dict[str, list[LiveBackfill]] = {}
     for row in rows:
@@ -73,6 +77,14 @@ def read_selected_backfills(
         if pipeline_selected(uuid, include, exclude):
             grouped.setdefault(uuid, []).append(row)
     return grouped, []
+
+
+def is_unreadable_row(exc: ApiError) -> bool:
+    """Whether Mage failed on a stored row it cannot read back (its enum LookupError, mage-api.md §6).
+
+    Any other error (an ordinary 500, a permission problem) is not about one row and stops import.
+    """
+    return UNREADABLE_ROW_TEXT in exc.detail
 
 
 def any_pipeline_selected(reader: ImportReader, include: Sequence[str], exclude: Sequence[str]) -> bool:
@@ -91,6 +103,8 @@ def _read_pipeline_by_pipeline(
         try:
             rows = reader.list_backfills(uuid)
         except ApiError as exc:
+            if not is_unreadable_row(exc):
+                raise
             reason = (
                 f"Mage cannot list its backfills ({exc.detail}); a row it cannot read back, such as an "
                 "interval_type it stored but does not know, breaks every listing of the pipeline. "
@@ -164,6 +178,9 @@ def unexpressible(backfill: LiveBackfill) -> str | None:
         return (
             "it has no name, and a manifest identifies backfills by name: name it in Mage, then import again"
         )
+    unparseable = _unparseable_datetime(backfill)
+    if unparseable is not None:
+        return unparseable
     missing = [name for name in SCHEDULE_FIELDS if getattr(backfill, name) is None]
     if missing:
         return f"its schedule is incomplete in Mage (no {', '.join(missing)})"
@@ -172,6 +189,15 @@ def unexpressible(backfill: LiveBackfill) -> str | None:
     units = backfill.interval_units
     if not isinstance(units, int) or isinstance(units, bool) or units < 1:
         return f"its interval_units {units!r} is not an integer >= 1"
+    return None
+
+
+def _unparseable_datetime(backfill: LiveBackfill) -> str | None:
+    # The wire reader turns a datetime it cannot parse into None; the raw text tells it from a missing one.
+    for name in ("start_datetime", "end_datetime"):
+        written = backfill.raw.get(name)
+        if getattr(backfill, name) is None and written not in (None, ""):
+            return f"its {name} {written!r} cannot be parsed"
     return None
 
 
