@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from backfill_sync.canonical import render_manifest
+from backfill_sync.canonical import SCHEMA_URL, render_manifest
 from backfill_sync.datetimes import format_iso
 from backfill_sync.document import Document
 from backfill_sync.errors import ApiError
@@ -17,6 +19,8 @@ from backfill_sync.schema import check_document
 from backfill_sync.yaml_loader import parse_yaml
 
 SCHEDULE_FIELDS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
+# Where a repository keeps its copy of the manifest schema (`backfill-sync schema > ...`).
+LOCAL_SCHEMA = Path("schemas", "backfill-manifest.schema.json")
 # What Mage's LookupError says about a stored value its enum does not know (mage-api.md §6).
 UNREADABLE_ROW_TEXT = "is not among the defined enum values"
 # Live status -> manifest state: every status a started backfill can reach means "started".
@@ -117,8 +121,26 @@ def _read_pipeline_by_pipeline(
     return grouped, skipped
 
 
+def find_schema_reference(out_dir: Path, cwd: Path) -> str:
+    """The modeline's schema: the repository's own copy, relative to `out_dir`, when one is found
+    walking up from `out_dir` to the git root or `cwd`; otherwise the schema's `$id` URL."""
+    start, stop = out_dir.resolve(), cwd.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / LOCAL_SCHEMA
+        if candidate.is_file():
+            return Path(os.path.relpath(candidate, start)).as_posix()
+        if folder == stop or (folder / ".git").exists():
+            break
+    return SCHEMA_URL
+
+
 def build_manifest_text(
-    pipeline_uuid: str, live: Sequence[LiveBackfill], *, file: str, max_runs: int
+    pipeline_uuid: str,
+    live: Sequence[LiveBackfill],
+    *,
+    file: str,
+    max_runs: int,
+    schema: str = SCHEMA_URL,
 ) -> tuple[ImportedManifest | None, list[Skipped]]:
     """The manifest for one pipeline's live backfills, checked as `validate` would check the file."""
     problems = check_document(Document(file, {"pipeline_uuid": pipeline_uuid, "backfills": []}), max_runs)
@@ -142,7 +164,7 @@ def build_manifest_text(
         entries.append(entry)
     if not entries:
         return None, skipped
-    text = render_manifest(pipeline_uuid, entries)
+    text = render_manifest(pipeline_uuid, entries, schema=schema)
     _check_written(text, file, max_runs)
     return ImportedManifest(pipeline_uuid, text, len(entries)), skipped
 

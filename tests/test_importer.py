@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from backfill_sync.canonical import SCHEMA_URL
 from backfill_sync.errors import ApiError
-from backfill_sync.importer import manifest_entry, read_selected_backfills, unexpressible
+from backfill_sync.importer import (
+    LOCAL_SCHEMA,
+    build_manifest_text,
+    find_schema_reference,
+    manifest_entry,
+    read_selected_backfills,
+    unexpressible,
+)
 from backfill_sync.models import LiveBackfill
 from backfill_sync.wire import backfill_from_wire
 
@@ -86,3 +96,38 @@ def test_skip_reasons_name_what_is_wrong(fields: dict[str, object], reason: str 
     backfill = wire_row(**fields)
     assert unexpressible(backfill) == reason
     assert (manifest_entry(backfill, pinned=False)[1]) == reason
+
+
+@pytest.mark.parametrize(
+    ("schema_at", "out_dir", "expected"),
+    [
+        pytest.param("repo", "repo/backfills", "../schemas/backfill-manifest.schema.json", id="repo-root"),
+        pytest.param("repo", "repo/a/b", "../../schemas/backfill-manifest.schema.json", id="deeper"),
+        pytest.param(
+            "repo/backfills", "repo/backfills", "schemas/backfill-manifest.schema.json", id="inside"
+        ),
+        pytest.param(None, "repo/backfills", SCHEMA_URL, id="no-local-copy"),
+        pytest.param(".", "repo/backfills", SCHEMA_URL, id="above-the-git-root-not-looked-at"),
+    ],
+)
+def test_the_modeline_points_at_the_repository_schema(
+    tmp_path: Path, schema_at: str | None, out_dir: str, expected: str
+) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    if schema_at is not None:
+        (tmp_path / schema_at / "schemas").mkdir(parents=True, exist_ok=True)
+        (tmp_path / schema_at / LOCAL_SCHEMA).write_text("{}", encoding="utf-8")
+    reference = find_schema_reference(tmp_path / out_dir, cwd=tmp_path)
+    assert reference == expected
+    if reference != SCHEMA_URL:
+        assert (tmp_path / out_dir / reference).resolve().is_file()
+
+
+def test_the_manifest_carries_the_schema_reference() -> None:
+    imported, skipped = build_manifest_text(
+        "p", [wire_row()], file="p.yaml", max_runs=100, schema="../schemas/backfill-manifest.schema.json"
+    )
+    assert skipped == [] and imported is not None
+    assert imported.text.startswith(
+        "# yaml-language-server: $schema=../schemas/backfill-manifest.schema.json\npipeline_uuid: p\n"
+    )

@@ -18,6 +18,7 @@ from backfill_sync.importer import (
     ImportedManifest,
     any_pipeline_selected,
     build_manifest_text,
+    find_schema_reference,
     read_selected_backfills,
 )
 from backfill_sync.manifest import DEFAULT_MANIFEST_DIR
@@ -29,7 +30,10 @@ Reads the live backfills of every pipeline (or those chosen with --pipeline/--ex
 <out-dir>/<pipeline_uuid>.yaml in the canonical form of `fmt`, so that `validate` and `fmt --check`
 pass and `plan` reports no changes. `state:` follows the live status (never started: left out;
 initial, running, completed or failed: started; cancelled: cancelled); `id:` is written only where
-two backfills of a pipeline share a name.
+two backfills of a pipeline share a name. The `# yaml-language-server: $schema=` modeline points at
+schemas/backfill-manifest.schema.json relative to the out-dir when that file is found walking up
+from the out-dir to the git root (or the current folder), else at the schema's URL; save a local
+copy with `backfill-sync schema > schemas/backfill-manifest.schema.json` for editors to use.
 
 \b
     backfill-sync import                                  # all pipelines into backfills/
@@ -75,10 +79,13 @@ def import_backfills(
         if filtered and not live and not skipped and not any_pipeline_selected(client, pipelines, excludes):
             raise UsageError("no pipeline in Mage matches the --pipeline/--exclude filters")
     folder = Path(out_dir)
+    schema = find_schema_reference(folder, Path.cwd())
     manifests: list[tuple[Path, ImportedManifest]] = []
     for uuid in sorted(live):
         path = manifest_path(folder, uuid)
-        imported, left_out = build_manifest_text(uuid, live[uuid], file=str(path), max_runs=max_runs)
+        imported, left_out = build_manifest_text(
+            uuid, live[uuid], file=str(path), max_runs=max_runs, schema=schema
+        )
         skipped += left_out
         if imported is not None:
             manifests.append((path, imported))

@@ -163,6 +163,24 @@ def test_filters_that_match_no_pipeline_are_an_error(cli: Callable[..., Ran], tm
     assert not (tmp_path / "out").exists()
 
 
+def test_the_modeline_points_at_the_schema_in_the_repository(
+    make_pipeline: Callable[[], Pipeline],
+    cli: Callable[..., Ran],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.create("one")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "schemas").mkdir()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "schemas" / "backfill-manifest.schema.json").write_text(cli("schema").out, encoding="utf-8")
+    assert cli("import", "--pipeline", pipeline.uuid).code == 0
+    text = (tmp_path / "backfills" / f"{pipeline.uuid}.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=../schemas/backfill-manifest.schema.json\n")
+    assert_round_trip(cli, tmp_path / "backfills")
+
+
 def test_an_unwritable_out_dir_is_an_error_without_a_traceback(
     make_pipeline: Callable[[], Pipeline], cli: Callable[..., Ran]
 ) -> None:
