@@ -28,3 +28,11 @@ def test_python_dash_m_runs_the_same_cli():
     )
     assert done.returncode == 0
     assert __version__ in done.stdout
+
+
+def test_import_help_says_force_replaces_the_file(capsys):
+    assert main(["import", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--force replaces the file with what Mage holds" in help_text
+    assert "comments, description and previous_names are lost" in help_text
+    assert "refresh" not in help_text

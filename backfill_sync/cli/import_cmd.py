@@ -38,18 +38,21 @@ copy with `backfill-sync schema > schemas/backfill-manifest.schema.json` for edi
 \b
     backfill-sync import                                  # all pipelines into backfills/
     backfill-sync import --pipeline 'sales_*' --out-dir backfills
-    backfill-sync import --force && git diff backfills/   # refresh existing manifests
+    backfill-sync import --force && git diff backfills/   # replace existing manifests, review
     backfill-sync plan backfills/                         # afterwards: "No changes."
 
 \b
 An existing manifest is never overwritten without --force (that pipeline is left out, the others
-are written). Backfills a manifest cannot express are listed on stderr with the reason and left
-out: ones with a block_uuid, nameless ones, an incomplete or insane schedule, a second backfill of
-the same name (the first, pinned by id:, is imported), and pipelines Mage cannot list because of a
-row it cannot read. Exit code 0 when everything was imported, or when there is nothing to
-import (the selected pipelines, or all of Mage, have no backfills: "nothing to import" on
-stderr); 1 when anything was left out, or when --pipeline/--exclude match no pipeline in Mage
-(a typo in a filter is an error, as in validate, fmt and plan).
+are written). --force replaces the file with what Mage holds: its comments, descriptions,
+previous_names and anything else only the manifest had are lost (review with git diff).
+
+Backfills a manifest cannot express are listed on stderr with the reason and left out: ones with a
+block_uuid, nameless ones, an incomplete or insane schedule, a second backfill of the same name (the
+first, pinned by id:, is imported), and pipelines Mage cannot list because of a row it cannot read.
+Exit code 0 when everything was imported, or when there is nothing to import (the selected
+pipelines, or all of Mage, have no backfills: "nothing to import" on stderr); 1 when anything was
+left out, or when --pipeline/--exclude match no pipeline in Mage (a typo in a filter is an error, as
+in validate, fmt and plan).
 """
 
 
@@ -61,7 +64,11 @@ stderr); 1 when anything was left out, or when --pipeline/--exclude match no pip
     show_default=True,
     help="Folder for the manifests (created if missing).",
 )
-@click.option("--force", is_flag=True, help="Overwrite manifests that already exist.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace manifests that already exist (their comments, description and previous_names are lost).",
+)
 @max_runs_option
 @pipeline_filter_options
 @mage_connection_options
