@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+
+from backfill_sync.errors import UsageError
 
 NEW_FILE_MODE = 0o644  # mkstemp makes 0600; a manifest is meant to be read and committed
 
@@ -21,3 +24,16 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_one_of_many(path: Path, text: str, written: Sequence[Path]) -> None:
+    """Create the folder and write the file; an OSError is a user's problem (a folder that cannot be
+    made, a full disk), so it becomes a UsageError that also names the files `written` before it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text)
+    except OSError as exc:
+        before = ", ".join(str(done) for done in written) if written else "none"
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror or exc}; files written before this one: {before}"
+        ) from exc

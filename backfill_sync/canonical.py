@@ -17,7 +17,12 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
-from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
+from ruamel.yaml.scalarstring import (
+    FoldedScalarString,
+    LiteralScalarString,
+    ScalarString,
+    SingleQuotedScalarString,
+)
 from ruamel.yaml.tokens import CommentToken
 
 from backfill_sync.datetimes import format_iso, parse_manifest_datetime
@@ -58,7 +63,7 @@ class FormatError(RuntimeError):
 
 def format_manifest(text: str, data: Any) -> str:
     """The canonical text of a manifest that passed validation; `data` is its validated plain data."""
-    tree = _round_trip().load(text.removeprefix(_BOM))
+    tree = _round_trip().load(text.removeprefix(_BOM).replace("\r\n", "\n"))
     _canonicalise(tree, data)
     formatted = dump_tree(tree)
     check_same_meaning(data, formatted)
@@ -76,15 +81,15 @@ def unformattable(text: str, file: str) -> list[Violation]:
     return found[:1]
 
 
-def render_manifest(pipeline_uuid: str, backfills: list[dict[str, Any]]) -> str:
-    """A new manifest in canonical form, with the schema modeline (what `import` writes)."""
+def render_manifest(pipeline_uuid: str, backfills: list[dict[str, Any]], *, schema: str = SCHEMA_URL) -> str:
+    """A new manifest in canonical form, with a modeline pointing at `schema` (what `import` writes)."""
     tree = CommentedMap()
     tree["pipeline_uuid"] = pipeline_uuid
     items = CommentedSeq(_new_backfill(entry) for entry in backfills)
     for item in items[:-1]:
         _attach_following(item, list(item)[-1], "\n")  # a blank line between backfills, as people write
     tree["backfills"] = items
-    tree.yaml_set_start_comment(MODELINE.removeprefix("# "))
+    tree.yaml_set_start_comment(f"yaml-language-server: $schema={schema}")
     return format_manifest(dump_tree(tree), _plain(pipeline_uuid, backfills))
 
 
@@ -128,8 +133,18 @@ def _new_backfill(entry: dict[str, Any]) -> CommentedMap:
     backfill = CommentedMap()
     for key in BACKFILL_ORDER:
         if key in entry:
-            backfill[key] = entry[key]
+            backfill[key] = _commented(entry[key])
     return backfill
+
+
+def _commented(value: Any) -> Any:
+    # ruamel keeps the lines after a nested mapping on its last key, and only a CommentedMap has
+    # one: on a plain dict the blank line between backfills would be printed after `variables:`.
+    if isinstance(value, dict):
+        return CommentedMap((key, _commented(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return CommentedSeq(_commented(item) for item in value)
+    return value
 
 
 def _plain(pipeline_uuid: str, backfills: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,6 +164,7 @@ def _canonicalise(tree: Any, data: Any) -> None:
         _reindent_tokens(_seq_head_tokens(tree, items), _ITEM_DASH_COLUMN)
         for index, item in enumerate(items):
             last = index == len(items) - 1
+            _reindent_nested(item, _ITEM_KEY_COLUMN)
             _reorder(item, BACKFILL_ORDER, _ITEM_KEY_COLUMN, _TOP_COLUMN if last else _ITEM_DASH_COLUMN)
     _reorder(tree, TOP_LEVEL_ORDER, _TOP_COLUMN, _TOP_COLUMN)
     _quote_ambiguous(tree)
@@ -234,40 +250,68 @@ def _reorder(node: CommentedMap, order: tuple[str, ...], key_column: int, tail_c
 
 def _detach_following(node: CommentedMap, key: Any) -> str:
     """Remove and return the full comment lines after `key`'s value; its end-of-line comment stays."""
-    entry, slot = _after_value(node, key)
+    entry, slot, block = _after_value(node, key)
     token = entry[slot]
     if token is None:
         return ""
-    eol, _, following = token.value.partition("\n")
-    _set_token(entry, slot, token, eol, "")
-    return str(following)
+    eol, following = _split_token(token, block)
+    _set_token(entry, slot, token, eol, "", block)
+    return following
 
 
 def _attach_following(node: CommentedMap, key: Any, lines: str) -> None:
-    entry, slot = _after_value(node, key)
+    entry, slot, block = _after_value(node, key)
     token = entry[slot]
-    eol = "" if token is None else token.value.partition("\n")[0]
-    _set_token(entry, slot, token, eol, lines)
+    eol = "" if token is None else _split_token(token, block)[0]
+    _set_token(entry, slot, token, eol, lines, block)
 
 
-def _set_token(entry: list[Any], slot: int, token: CommentToken | None, eol: str, following: str) -> None:
+def _split_token(token: CommentToken, block: bool) -> tuple[str, str]:
+    """(end-of-line comment, following lines). After a `|`/`>` scalar there is no end-of-line part:
+    ruamel keeps only the lines below it, without the leading newline."""
+    if block:
+        return "", str(token.value)
+    eol, _, following = token.value.partition("\n")
+    return str(eol), str(following)
+
+
+def _set_token(
+    entry: list[Any], slot: int, token: CommentToken | None, eol: str, following: str, block: bool
+) -> None:
+    value = following if block else eol + "\n" + following
     if not eol and not following:
         entry[slot] = None
     elif token is None:
-        entry[slot] = CommentToken(eol + "\n" + following, CommentMark(0), None)
+        entry[slot] = CommentToken(value, CommentMark(0), None)
     else:
-        token.value = eol + "\n" + following
+        token.value = value
 
 
-def _after_value(node: CommentedMap | CommentedSeq, key: Any) -> tuple[list[Any], int]:
-    """Where ruamel keeps the comments after a value: inside a block collection, after its last item."""
+def _after_value(node: CommentedMap | CommentedSeq, key: Any) -> tuple[list[Any], int, bool]:
+    """Where ruamel keeps the comments after a value: inside a block collection, after its last item.
+
+    The flag says the value is a `|`/`>` block scalar, whose token holds only the lines below it.
+    """
     value = node[key]
     if isinstance(value, CommentedMap | CommentedSeq) and len(value) and not value.fa.flow_style():
         last = len(value) - 1 if isinstance(value, CommentedSeq) else list(value)[-1]
         return _after_value(value, last)
     slot = 0 if isinstance(node, CommentedSeq) else 2
     entry = node.ca.items.setdefault(key, [None, None, None, None])
-    return entry, slot
+    return entry, slot, isinstance(value, LiteralScalarString | FoldedScalarString)
+
+
+def _reindent_nested(node: CommentedMap, column: int) -> None:
+    """Comments inside block mappings (variables, settings) follow their keys to the new indentation."""
+    for key in node:
+        value = node[key]
+        if not isinstance(value, CommentedMap) or not len(value) or value.fa.flow_style():
+            continue
+        inner = column + 2
+        _tidy_nested_head(node, key, value, inner)
+        for inner_key in list(value)[:-1]:  # the last one's lines belong to the level above
+            _attach_following(value, inner_key, _reindent(_detach_following(value, inner_key), inner))
+        _reindent_nested(value, inner)
 
 
 def _reindent(lines: str, column: int) -> str:
@@ -277,12 +321,33 @@ def _reindent(lines: str, column: int) -> str:
     )
 
 
+def _tidy_nested_head(node: CommentedMap, key: Any, value: CommentedMap, column: int) -> None:
+    """Comment lines between `key:` and its first nested key: reindented, blank lines dropped
+    (a blank line right after `variables:` is never meant, and older imports wrote one)."""
+    entry = node.ca.items.get(key)
+    heads = [entry[3] if entry else None, value.ca.comment[1] if value.ca.comment else None]
+    tokens = list(_unique_tokens(heads))
+    _reindent_tokens(iter(tokens), column)
+    for token in tokens:
+        token.value = "".join(line + "\n" for line in token.value.splitlines() if line.strip())
+    for tokens_list in heads:
+        if tokens_list is not None:
+            tokens_list[:] = [
+                token for token in tokens_list if not isinstance(token, CommentToken) or token.value
+            ]
+
+
 def _seq_head_tokens(tree: CommentedMap, items: CommentedSeq) -> Iterator[CommentToken]:
     """Comment lines between `backfills:` and its first item."""
-    seen: set[int] = set()
-    sources = [items.ca.comment[1] if items.ca.comment else None]
     entry = tree.ca.items.get("backfills")
-    sources.append(entry[3] if entry else None)
+    yield from _unique_tokens(
+        [items.ca.comment[1] if items.ca.comment else None, entry[3] if entry else None]
+    )
+
+
+def _unique_tokens(sources: list[list[Any] | None]) -> Iterator[CommentToken]:
+    # ruamel keeps the lines above a collection's first item in two places, as one shared token.
+    seen: set[int] = set()
     for tokens in sources:
         for token in tokens or []:
             if isinstance(token, CommentToken) and id(token) not in seen:

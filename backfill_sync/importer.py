@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from backfill_sync.canonical import render_manifest
+from backfill_sync.canonical import SCHEMA_URL, render_manifest
 from backfill_sync.datetimes import format_iso
 from backfill_sync.document import Document
 from backfill_sync.errors import ApiError
@@ -17,6 +19,10 @@ from backfill_sync.schema import check_document
 from backfill_sync.yaml_loader import parse_yaml
 
 SCHEDULE_FIELDS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
+# Where a repository keeps its copy of the manifest schema (`backfill-sync schema > ...`).
+LOCAL_SCHEMA = Path("schemas", "backfill-manifest.schema.json")
+# What Mage's LookupError says about a stored value its enum does not know (mage-api.md §6).
+UNREADABLE_ROW_TEXT = "is not among the defined enum values"
 # Live status -> manifest state: every status a started backfill can reach means "started".
 STATE_OF_STATUS = {
     "initial": "started",
@@ -65,7 +71,9 @@ def read_selected_backfills(
     """
     try:
         rows = reader.list_backfills()
-    except ApiError:
+    except ApiError as exc:
+        if not is_unreadable_row(exc):
+            raise
         return _read_pipeline_by_pipeline(reader, include, exclude)
     grouped: dict[str, list[LiveBackfill]] = {}
     for row in rows:
@@ -73,6 +81,19 @@ def read_selected_backfills(
         if pipeline_selected(uuid, include, exclude):
             grouped.setdefault(uuid, []).append(row)
     return grouped, []
+
+
+def is_unreadable_row(exc: ApiError) -> bool:
+    """Whether Mage failed on a stored row it cannot read back (its enum LookupError, mage-api.md §6).
+
+    Any other error (an ordinary 500, a permission problem) is not about one row and stops import.
+    """
+    return UNREADABLE_ROW_TEXT in exc.detail
+
+
+def any_pipeline_selected(reader: ImportReader, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Whether the filters pick at least one pipeline that exists in Mage (with backfills or not)."""
+    return any(pipeline_selected(uuid, include, exclude) for uuid in reader.list_pipeline_uuids())
 
 
 def _read_pipeline_by_pipeline(
@@ -86,6 +107,8 @@ def _read_pipeline_by_pipeline(
         try:
             rows = reader.list_backfills(uuid)
         except ApiError as exc:
+            if not is_unreadable_row(exc):
+                raise
             reason = (
                 f"Mage cannot list its backfills ({exc.detail}); a row it cannot read back, such as an "
                 "interval_type it stored but does not know, breaks every listing of the pipeline. "
@@ -98,8 +121,26 @@ def _read_pipeline_by_pipeline(
     return grouped, skipped
 
 
+def find_schema_reference(out_dir: Path, cwd: Path) -> str:
+    """The modeline's schema: the repository's own copy, relative to `out_dir`, when one is found
+    walking up from `out_dir` to the git root or `cwd`; otherwise the schema's `$id` URL."""
+    start, stop = out_dir.resolve(), cwd.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / LOCAL_SCHEMA
+        if candidate.is_file():
+            return Path(os.path.relpath(candidate, start)).as_posix()
+        if folder == stop or (folder / ".git").exists():
+            break
+    return SCHEMA_URL
+
+
 def build_manifest_text(
-    pipeline_uuid: str, live: Sequence[LiveBackfill], *, file: str, max_runs: int
+    pipeline_uuid: str,
+    live: Sequence[LiveBackfill],
+    *,
+    file: str,
+    max_runs: int,
+    schema: str = SCHEMA_URL,
 ) -> tuple[ImportedManifest | None, list[Skipped]]:
     """The manifest for one pipeline's live backfills, checked as `validate` would check the file."""
     problems = check_document(Document(file, {"pipeline_uuid": pipeline_uuid, "backfills": []}), max_runs)
@@ -123,7 +164,7 @@ def build_manifest_text(
         entries.append(entry)
     if not entries:
         return None, skipped
-    text = render_manifest(pipeline_uuid, entries)
+    text = render_manifest(pipeline_uuid, entries, schema=schema)
     _check_written(text, file, max_runs)
     return ImportedManifest(pipeline_uuid, text, len(entries)), skipped
 
@@ -159,6 +200,9 @@ def unexpressible(backfill: LiveBackfill) -> str | None:
         return (
             "it has no name, and a manifest identifies backfills by name: name it in Mage, then import again"
         )
+    unparseable = _unparseable_datetime(backfill)
+    if unparseable is not None:
+        return unparseable
     missing = [name for name in SCHEDULE_FIELDS if getattr(backfill, name) is None]
     if missing:
         return f"its schedule is incomplete in Mage (no {', '.join(missing)})"
@@ -167,6 +211,15 @@ def unexpressible(backfill: LiveBackfill) -> str | None:
     units = backfill.interval_units
     if not isinstance(units, int) or isinstance(units, bool) or units < 1:
         return f"its interval_units {units!r} is not an integer >= 1"
+    return None
+
+
+def _unparseable_datetime(backfill: LiveBackfill) -> str | None:
+    # The wire reader turns a datetime it cannot parse into None; the raw text tells it from a missing one.
+    for name in ("start_datetime", "end_datetime"):
+        written = backfill.raw.get(name)
+        if getattr(backfill, name) is None and written not in (None, ""):
+            return f"its {name} {written!r} cannot be parsed"
     return None
 
 

@@ -277,3 +277,108 @@ def test_rendered_manifest_has_modeline_blank_lines_and_is_canonical() -> None:
         "  - name: b\n    id: 3\n" + ENTRY
     )
     assert fmt(text) == text
+
+
+def test_comments_after_a_block_scalar_stay_with_the_key_below_them() -> None:
+    out = fmt("""\
+        pipeline_uuid: p
+        backfills:
+        - name: a
+          start_datetime: '2024-01-01T00:00:00Z'
+          end_datetime: '2024-01-02T00:00:00Z'
+          interval_type: day
+          interval_units: 1
+          description: |
+            literal
+          # about state
+          state: started
+        - name: b
+          start_datetime: '2024-01-01T00:00:00Z'
+          end_datetime: '2024-01-02T00:00:00Z'
+          interval_type: day
+          interval_units: 1
+          description: >
+            folded
+        # the end
+        """)
+    assert out == textwrap.dedent("""\
+        pipeline_uuid: p
+        backfills:
+          - name: a
+            description: |
+              literal
+            start_datetime: '2024-01-01T00:00:00Z'
+            end_datetime: '2024-01-02T00:00:00Z'
+            interval_type: day
+            interval_units: 1
+            # about state
+            state: started
+          - name: b
+            description: >
+              folded
+            start_datetime: '2024-01-01T00:00:00Z'
+            end_datetime: '2024-01-02T00:00:00Z'
+            interval_type: day
+            interval_units: 1
+        # the end
+        """)
+    assert fmt(out) == out
+
+
+def test_comments_inside_nested_mappings_follow_their_keys() -> None:
+    out = fmt("""\
+        pipeline_uuid: p
+        backfills:
+        - name: a
+          start_datetime: '2024-01-01T00:00:00Z'
+          end_datetime: '2024-01-02T00:00:00Z'
+          interval_type: day
+          interval_units: 1
+          settings:
+            # inside settings
+            x: 1
+            # between
+            y:
+              # deeper
+              z: 1
+        """)
+    assert out.endswith(
+        "    settings:\n      # inside settings\n      x: 1\n      # between\n"
+        "      y:\n        # deeper\n        z: 1\n"
+    )
+    assert fmt(out) == out
+
+
+def test_crlf_line_endings_become_lf() -> None:
+    canonical = "pipeline_uuid: p\nbackfills:\n  - name: a\n" + ENTRY
+    assert fmt(canonical.replace("\n", "\r\n")) == canonical
+
+
+def test_blank_line_separates_backfills_that_end_in_a_mapping() -> None:
+    entries = [
+        {"name": "a", **yaml_entry(), "variables": {"a": 1}},
+        {"name": "b", **yaml_entry(), "settings": {"s": {"deep": [1, {"x": 2}]}}},
+        {"name": "c", **yaml_entry()},
+    ]
+    text = render_manifest("p", entries)
+    assert "    variables:\n      a: 1\n\n  - name: b\n" in text
+    assert "        deep:\n          - 1\n          - x: 2\n\n  - name: c\n" in text
+    assert "\n\n\n" not in text and ":\n\n" not in text
+    assert fmt(text) == text
+
+
+def test_a_blank_line_after_a_nested_key_is_dropped() -> None:
+    canonical = with_variables("      a: 1\n")
+    assert fmt(canonical.replace("variables:\n", "variables:\n\n")) == canonical
+    assert fmt(canonical.replace("variables:\n", "variables:\n\n  # why\n")) == with_variables(
+        "      # why\n      a: 1\n"
+    )
+
+
+def yaml_entry() -> dict[str, object]:
+    return {
+        "start_datetime": "2024-01-01T00:00:00Z",
+        "end_datetime": "2024-01-02T00:00:00Z",
+        "interval_type": "day",
+        "interval_units": 1,
+    }

@@ -296,7 +296,11 @@ HOOK_OPTIONAL = {
 def test_pre_commit_hooks_have_pre_commits_manifest_shape():
     hooks = load_yaml(HOOKS)
     assert isinstance(hooks, list)
-    assert {hook["id"] for hook in hooks} == {"backfill-sync-validate", "backfill-sync-fmt"}
+    assert {hook["id"] for hook in hooks} == {
+        "backfill-sync-validate",
+        "backfill-sync-fmt",
+        "backfill-sync-fmt-fix",
+    }
     for hook in hooks:
         assert set(hook) >= HOOK_REQUIRED, hook
         assert set(hook) <= HOOK_REQUIRED | HOOK_OPTIONAL, hook
@@ -352,6 +356,20 @@ def test_fmt_hook_runs_on_the_files_pre_commit_passes(tmp_path):
     files = sorted(str(path.relative_to(tmp_path)) for path in folder.iterdir())
     ran = run_program(program, [*args, *files], cwd=tmp_path, env={})
     assert ran.returncode == EXIT_OK, ran.stdout + ran.stderr
+
+
+def test_fmt_fix_hook_rewrites_the_files_pre_commit_passes(tmp_path):
+    folder = copy_examples(tmp_path / "backfills")
+    program, *args = hook_commands("backfill-sync-fmt-fix")
+    assert "--check" not in args
+    files = sorted(str(path.relative_to(tmp_path)) for path in folder.iterdir())
+    untidy = folder / Path(files[0]).name
+    untidy.write_text(untidy.read_text(encoding="utf-8").replace("\n", "\n\n"), encoding="utf-8")
+    ran = run_program(program, [*args, *files], cwd=tmp_path, env={})
+    assert ran.returncode == EXIT_OK, ran.stdout + ran.stderr
+    assert ran.stdout == f"reformatted {files[0]}\n"
+    check = hook_commands("backfill-sync-fmt")
+    assert run_program(check[0], [*check[1:], *files], cwd=tmp_path, env={}).returncode == EXIT_OK
 
 
 # -- every backfill-sync command in the CI files runs, with the exit code the file expects -------------

@@ -35,3 +35,11 @@ def test_an_empty_mage_url_is_an_error_not_localhost(monkeypatch, capsys):
     monkeypatch.setenv("MAGE_URL", "")
     assert main(["plan", "examples/backfills"]) == 1
     assert "MAGE_URL is set but empty" in capsys.readouterr().err
+
+
+def test_import_help_says_force_replaces_the_file(capsys):
+    assert main(["import", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--force replaces the file with what Mage holds" in help_text
+    assert "comments, description and previous_names are lost" in help_text
+    assert "refresh" not in help_text

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
 import pytest
 
+from backfill_sync import atomic
 from backfill_sync.cli import main
 
 UNFORMATTED = """\
@@ -124,3 +126,36 @@ def test_the_examples_are_formatted(tmp_path: Path, capsys: pytest.CaptureFixtur
     copy = tmp_path / "backfills"
     shutil.copytree(examples, copy)
     assert run(capsys, str(copy))[:2] == (0, "")
+
+
+def test_crlf_line_endings_become_lf_and_are_named(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = folder / "tidy.yaml"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    code, out, err = run(capsys, "--check", str(path))
+    assert code == 1
+    assert f"{path}: CRLF line endings would become LF" in err
+    code, out, _ = run(capsys, str(path))
+    assert (code, out) == (0, f"reformatted {path} (CRLF line endings -> LF)\n")
+    assert path.read_bytes() == FORMATTED.replace("daily", "tidy").encode()
+
+
+def test_a_write_error_names_the_file_and_what_was_written_before(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "zz.yaml").write_text(UNFORMATTED.replace("daily", "zz"), encoding="utf-8")
+    real_write = atomic.write_atomically
+
+    def fill_the_disk_after_one(path: Path, text: str) -> None:
+        if path.name == "zz.yaml":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, text)
+
+    monkeypatch.setattr(atomic, "write_atomically", fill_the_disk_after_one)
+    code, out, err = run(capsys, str(folder))
+    assert code == 1
+    assert out == f"reformatted {folder / 'daily.yaml'}\n"
+    assert err == (
+        f"Error: cannot write {folder / 'zz.yaml'}: No space left on device; "
+        f"files written before this one: {folder / 'daily.yaml'}\n"
+    )
+    assert (folder / "zz.yaml").read_text(encoding="utf-8") == UNFORMATTED.replace("daily", "zz")

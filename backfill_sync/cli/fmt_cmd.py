@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from backfill_sync.atomic import write_atomically
+from backfill_sync.atomic import write_one_of_many
 from backfill_sync.canonical import format_manifest, unformattable
 from backfill_sync.cli.options import max_runs_option, pipeline_filter_options
 from backfill_sync.errors import ManifestError, UsageError
@@ -24,7 +24,8 @@ name, description, id, previous_names, start_datetime, end_datetime, interval_ty
 interval_units, variables, settings, state), datetimes as quoted UTC ('2024-01-01T00:00:00Z',
 offsets converted, dates as midnight), 2-space indentation with list items under `backfills:`,
 quotes only where YAML needs them, one trailing newline. Comments stay with the key below them;
-the `# yaml-language-server: $schema=...` modeline stays on top.
+the `# yaml-language-server: $schema=...` modeline stays on top. Windows (CRLF) line endings
+become LF; fmt says so for each such file, since the diff lines then look identical.
 
 \b
     backfill-sync fmt                       # rewrite backfills/*.yaml, list what changed
@@ -56,11 +57,15 @@ def fmt(
     if check:
         for path, text, new in changed:
             click.echo(_diff(path, text, new), nl=False)
+            if _has_crlf(text):
+                click.echo(f"{path}: CRLF line endings would become LF", err=True)
         _summarise(len(changed), len(texts), "would be reformatted")
         return 1 if changed else 0
-    for path, _, new in changed:
-        write_atomically(path, new)
-        click.echo(f"reformatted {path}")
+    written: list[Path] = []
+    for path, text, new in changed:
+        write_one_of_many(path, new, written)
+        written.append(path)
+        click.echo(f"reformatted {path}{' (CRLF line endings -> LF)' if _has_crlf(text) else ''}")
     _summarise(len(changed), len(texts), "reformatted")
     return 0
 
@@ -84,6 +89,11 @@ def _formatted(path: Path, text: str) -> str:
     if document is None:  # validated a moment ago: only a file changed meanwhile gets here
         raise ManifestError(problems)
     return format_manifest(text, document.data)
+
+
+def _has_crlf(text: str) -> bool:
+    # Told apart from the diff, whose `-` and `+` lines would otherwise look the same.
+    return "\r\n" in text
 
 
 def _diff(path: Path, text: str, new: str) -> str:

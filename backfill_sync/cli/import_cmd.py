@@ -6,14 +6,21 @@ from pathlib import Path
 
 import click
 
-from backfill_sync.atomic import write_atomically
+from backfill_sync.atomic import write_one_of_many
 from backfill_sync.cli.options import (
     mage_connection_options,
     max_runs_option,
     pipeline_filter_options,
 )
 from backfill_sync.client import MageClient
-from backfill_sync.importer import ImportedManifest, build_manifest_text, read_selected_backfills
+from backfill_sync.errors import UsageError
+from backfill_sync.importer import (
+    ImportedManifest,
+    any_pipeline_selected,
+    build_manifest_text,
+    find_schema_reference,
+    read_selected_backfills,
+)
 from backfill_sync.manifest import DEFAULT_MANIFEST_DIR
 from backfill_sync.models import MageConnection
 
@@ -23,20 +30,29 @@ Reads the live backfills of every pipeline (or those chosen with --pipeline/--ex
 <out-dir>/<pipeline_uuid>.yaml in the canonical form of `fmt`, so that `validate` and `fmt --check`
 pass and `plan` reports no changes. `state:` follows the live status (never started: left out;
 initial, running, completed or failed: started; cancelled: cancelled); `id:` is written only where
-two backfills of a pipeline share a name.
+two backfills of a pipeline share a name. The `# yaml-language-server: $schema=` modeline points at
+schemas/backfill-manifest.schema.json relative to the out-dir when that file is found walking up
+from the out-dir to the git root (or the current folder), else at the schema's URL; save a local
+copy with `backfill-sync schema > schemas/backfill-manifest.schema.json` for editors to use.
 
 \b
     backfill-sync import                                  # all pipelines into backfills/
     backfill-sync import --pipeline 'sales_*' --out-dir backfills
-    backfill-sync import --force && git diff backfills/   # refresh existing manifests
+    backfill-sync import --force && git diff backfills/   # replace existing manifests, review
     backfill-sync plan backfills/                         # afterwards: "No changes."
 
 \b
 An existing manifest is never overwritten without --force (that pipeline is left out, the others
-are written). Backfills a manifest cannot express are listed on stderr with the reason and left
-out: ones with a block_uuid, nameless ones, an incomplete or insane schedule, a second backfill of
-the same name (the first, pinned by id:, is imported), and pipelines Mage cannot list because of a
-row it cannot read. Exit code 0 when everything was imported, 1 when anything was left out.
+are written). --force replaces the file with what Mage holds: its comments, descriptions,
+previous_names and anything else only the manifest had are lost (review with git diff).
+
+Backfills a manifest cannot express are listed on stderr with the reason and left out: ones with a
+block_uuid, nameless ones, an incomplete or insane schedule, a second backfill of the same name (the
+first, pinned by id:, is imported), and pipelines Mage cannot list because of a row it cannot read.
+Exit code 0 when everything was imported, or when there is nothing to import (the selected
+pipelines, or all of Mage, have no backfills: "nothing to import" on stderr); 1 when anything was
+left out, or when --pipeline/--exclude match no pipeline in Mage (a typo in a filter is an error, as
+in validate, fmt and plan).
 """
 
 
@@ -48,7 +64,11 @@ row it cannot read. Exit code 0 when everything was imported, 1 when anything wa
     show_default=True,
     help="Folder for the manifests (created if missing).",
 )
-@click.option("--force", is_flag=True, help="Overwrite manifests that already exist.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace manifests that already exist (their comments, description and previous_names are lost).",
+)
 @max_runs_option
 @pipeline_filter_options
 @mage_connection_options
@@ -60,13 +80,19 @@ def import_backfills(
     excludes: tuple[str, ...],
     connection: MageConnection,
 ) -> int:
+    filtered = bool(pipelines or excludes)
     with MageClient(connection) as client:
         live, skipped = read_selected_backfills(client, pipelines, excludes)
+        if filtered and not live and not skipped and not any_pipeline_selected(client, pipelines, excludes):
+            raise UsageError("no pipeline in Mage matches the --pipeline/--exclude filters")
     folder = Path(out_dir)
+    schema = find_schema_reference(folder, Path.cwd())
     manifests: list[tuple[Path, ImportedManifest]] = []
     for uuid in sorted(live):
         path = manifest_path(folder, uuid)
-        imported, left_out = build_manifest_text(uuid, live[uuid], file=str(path), max_runs=max_runs)
+        imported, left_out = build_manifest_text(
+            uuid, live[uuid], file=str(path), max_runs=max_runs, schema=schema
+        )
         skipped += left_out
         if imported is not None:
             manifests.append((path, imported))
@@ -76,7 +102,8 @@ def import_backfills(
     for path in refused:
         click.echo(f"Error: {path} already exists; pass --force to overwrite it", err=True)
     if not live and not skipped:
-        click.echo("no backfills found in the selected pipelines; nothing written", err=True)
+        where = "the selected pipelines" if filtered else "Mage"
+        click.echo(f"nothing to import: no backfills found in {where}; nothing written", err=True)
     return 1 if skipped or refused else 0
 
 
@@ -88,10 +115,11 @@ def manifest_path(folder: Path, pipeline_uuid: str) -> Path:
 
 def _write(manifests: list[tuple[Path, ImportedManifest]], force: bool) -> list[Path]:
     refused = [path for path, _ in manifests if path.exists() and not force]
+    written: list[Path] = []
     for path, imported in manifests:
         if path in refused:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, imported.text)
+        write_one_of_many(path, imported.text, written)
+        written.append(path)
         click.echo(f"wrote {path} ({imported.count} backfill{'' if imported.count == 1 else 's'})")
     return refused

@@ -152,8 +152,48 @@ def test_a_pipeline_without_backfills_writes_nothing(
     pipeline = make_pipeline()
     ran = cli("import", "--pipeline", pipeline.uuid, "--out-dir", str(tmp_path / "out"))
     assert ran.code == 0
-    assert "no backfills found" in ran.err
+    assert "nothing to import: no backfills found in the selected pipelines" in ran.err
     assert not (tmp_path / "out").exists()
+
+
+def test_filters_that_match_no_pipeline_are_an_error(cli: Callable[..., Ran], tmp_path: Path) -> None:
+    ran = cli("import", "--pipeline", "hf_import_zzz_no_such_*", "--out-dir", str(tmp_path / "out"))
+    assert ran.code == 1
+    assert ran.err == "Error: no pipeline in Mage matches the --pipeline/--exclude filters\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_modeline_points_at_the_schema_in_the_repository(
+    make_pipeline: Callable[[], Pipeline],
+    cli: Callable[..., Ran],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.create("one")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "schemas").mkdir()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "schemas" / "backfill-manifest.schema.json").write_text(cli("schema").out, encoding="utf-8")
+    assert cli("import", "--pipeline", pipeline.uuid).code == 0
+    text = (tmp_path / "backfills" / f"{pipeline.uuid}.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=../schemas/backfill-manifest.schema.json\n")
+    assert_round_trip(cli, tmp_path / "backfills")
+
+
+def test_an_unwritable_out_dir_is_an_error_without_a_traceback(
+    make_pipeline: Callable[[], Pipeline], cli: Callable[..., Ran]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.create("one")
+    out_dir = Path("/proc/bfs-no-such-dir")  # not creatable, even by root
+    ran = cli("import", "--pipeline", pipeline.uuid, "--out-dir", str(out_dir))
+    assert ran.code == 1
+    assert ran.err == (
+        f"Error: cannot write {out_dir / (pipeline.uuid + '.yaml')}: No such file or directory; "
+        "files written before this one: none\n"
+    )
+    assert "Traceback" not in ran.out + ran.err
 
 
 # -- emulator only: rows real Mage must not be given (mage-api.md §6) ---------------------------------
