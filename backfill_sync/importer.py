@@ -14,23 +14,23 @@ from backfill_sync.datetimes import format_iso
 from backfill_sync.document import Document
 from backfill_sync.errors import ApiError
 from backfill_sync.manifest import pipeline_selected
-from backfill_sync.models import INTERVAL_TYPES, LiveBackfill
+from backfill_sync.models import (
+    INTERVAL_TYPES,
+    LIVE_STATUSES,
+    DesiredState,
+    LiveBackfill,
+    StatusClass,
+    status_class,
+)
 from backfill_sync.schema import check_document
+from backfill_sync.wire import is_unreadable_row
 from backfill_sync.yaml_loader import parse_yaml
 
 SCHEDULE_FIELDS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
 # Where a repository keeps its copy of the manifest schema (`backfill-sync schema > ...`).
 LOCAL_SCHEMA = Path("schemas", "backfill-manifest.schema.json")
-# What Mage's LookupError says about a stored value its enum does not know (mage-api.md §6).
-UNREADABLE_ROW_TEXT = "is not among the defined enum values"
-# Live status -> manifest state: every status a started backfill can reach means "started".
-STATE_OF_STATUS = {
-    "initial": "started",
-    "running": "started",
-    "completed": "started",
-    "failed": "started",
-    "cancelled": "cancelled",
-}
+# Live status class -> manifest state: every status a started backfill can reach means "started".
+STATE_OF_CLASS: dict[StatusClass, DesiredState] = {"started": "started", "cancelled": "cancelled"}
 
 
 class ImportReader(Protocol):
@@ -81,14 +81,6 @@ def read_selected_backfills(
         if pipeline_selected(uuid, include, exclude):
             grouped.setdefault(uuid, []).append(row)
     return grouped, []
-
-
-def is_unreadable_row(exc: ApiError) -> bool:
-    """Whether Mage failed on a stored row it cannot read back (its enum LookupError, mage-api.md §6).
-
-    Any other error (an ordinary 500, a permission problem) is not about one row and stops import.
-    """
-    return UNREADABLE_ROW_TEXT in exc.detail
 
 
 def any_pipeline_selected(reader: ImportReader, include: Sequence[str], exclude: Sequence[str]) -> bool:
@@ -186,7 +178,8 @@ def manifest_entry(backfill: LiveBackfill, *, pinned: bool) -> tuple[dict[str, A
         entry["variables"] = backfill.variables
     if backfill.settings:
         entry["settings"] = backfill.settings
-    state = STATE_OF_STATUS.get(backfill.status or "")
+    known = backfill.status in LIVE_STATUSES
+    state = STATE_OF_CLASS.get(status_class(backfill.status)) if known else None
     if state is not None:
         entry["state"] = state
     return entry, None

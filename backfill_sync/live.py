@@ -6,9 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Protocol
 
-from backfill_sync.errors import PlanError
+from backfill_sync.errors import ApiError, PlanError
 from backfill_sync.models import LiveBackfill, Manifest, RunCounts
 from backfill_sync.plan import UNFINISHED_RUN_STATUSES
+from backfill_sync.wire import is_unreadable_row
 
 
 class LiveReader(Protocol):
@@ -22,7 +23,7 @@ def read_live_state(
 ) -> dict[str, list[LiveBackfill]]:
     """Every live backfill of each manifest's pipeline; unfinished ones carry run counts."""
     check_pipelines_exist(reader, manifests, mage_url=mage_url)
-    live = {m.pipeline_uuid: reader.list_backfills(m.pipeline_uuid) for m in manifests}
+    live = {m.pipeline_uuid: _list(reader, m, mage_url) for m in manifests}
     unfinished = [b for rows in live.values() for b in rows if b.status in UNFINISHED_RUN_STATUSES]
     # Only rows with a sane schedule: run counts of a row with interval_units <= 0 hang Mage (§6).
     counts = reader.run_counts([b for b in unfinished if b.schedule() is not None])
@@ -37,6 +38,20 @@ def check_pipelines_exist(reader: LiveReader, manifests: Sequence[Manifest], *, 
         raise PlanError(
             "\n".join(lines) + "\ncreate the pipeline in Mage first, or fix `pipeline_uuid` and the file name"
         )
+
+
+def _list(reader: LiveReader, manifest: Manifest, mage_url: str) -> list[LiveBackfill]:
+    try:
+        return reader.list_backfills(manifest.pipeline_uuid)
+    except ApiError as exc:
+        if not is_unreadable_row(exc):
+            raise
+        raise PlanError(
+            f"{manifest.path}: Mage at {mage_url} cannot list the backfills of pipeline "
+            f"{manifest.pipeline_uuid!r}: one of its rows holds a value Mage cannot read back "
+            f"({exc.detail}). Mage's API cannot repair it; fix the row in Mage's database "
+            "(its interval_type, for example set to DAY), then plan again"
+        ) from None
 
 
 def _with_counts(backfill: LiveBackfill, counts: RunCounts | None) -> LiveBackfill:

@@ -140,3 +140,15 @@ def _counts(value: Any) -> dict[str, int] | None:
     if not isinstance(value, dict):
         return None
     return {str(key): count for key, count in value.items() if _int_or_none(count) is not None}
+
+
+# Mage's answer when a stored row holds an interval_type its enum cannot read (mage-api.md §6, hazard 1).
+UNREADABLE_ROW_TEXT = "is not among the defined enum values"
+
+
+def is_unreadable_row(error: ApiError) -> bool:
+    """Whether Mage failed on a stored row it cannot read back, rather than for another reason.
+
+    Such a row breaks every listing of its pipeline and cannot be repaired through the API.
+    """
+    return UNREADABLE_ROW_TEXT in error.detail

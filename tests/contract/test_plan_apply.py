@@ -17,6 +17,7 @@ import pytest
 from backfill_sync.client import MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
 from tests.contract.servers import MageServer
+from tests.emulator_http import Api, login
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -323,3 +324,19 @@ def test_an_interrupted_apply_is_finished_by_the_next_without_repeats(cli, ws, m
     assert sorted(row.name or "" for row in rows) == [ws.name(n) for n in ("first", "second", "third")]
     assert all(total_runs(mage, row) == 5 for row in rows)
     assert cli("plan", "--detailed-exitcode", str(ws.folder)).code == EXIT_OK
+
+
+@emulator_only
+def test_a_row_mage_cannot_read_is_named_with_its_remedy(cli, ws, server, tmp_path):
+    pipeline = f"e2e_poisoned_{uuid.uuid4().hex[:6]}"
+    raw = Api(server.url, login(server.url, server.owner.email, server.owner.password))
+    raw("POST", "/api/pipelines", {"pipeline": {"name": pipeline, "type": "python"}})
+    spoilt = raw.create(pipeline, name="spoilt")
+    raw.put(spoilt["id"], interval_type="fortnight")  # Mage saves it, then cannot read the row back
+    manifest = tmp_path / f"{pipeline}.yaml"
+    manifest.write_text(f"pipeline_uuid: {pipeline}\nbackfills: []\n")
+
+    planned = cli("plan", str(manifest))
+    assert planned.code == EXIT_ERROR
+    assert f"cannot list the backfills of pipeline '{pipeline}'" in planned.err
+    assert "fix the row in Mage's database" in planned.err
