@@ -40,7 +40,11 @@ def create_session(ctx: Context, request: Request) -> Response:
     token, expires = issue_token(ctx.store, user)
     return ok(
         {
-            "session": {"expires": format_datetime(expires), "token": token, "user": present_user(user)},
+            "session": {
+                "expires": format_datetime(expires),
+                "token": token,
+                "user": present_user(user, ctx.store.roles_created_at),
+            },
             "metadata": None,
         }
     )

@@ -99,6 +99,7 @@ class Store:
         self.users: tuple[User, ...] = DEFAULT_USERS
         self.tokens: dict[str, Token] = {}
         self.not_found_message = RECORD_NOT_FOUND
+        self.roles_created_at = now_utc_seconds()  # Mage makes its default roles on first start
         for uuid in pipelines:
             self.pipelines[uuid] = PipelineRow(uuid=uuid, name=uuid, type="python")
         self.clear_runs_and_backfills()
