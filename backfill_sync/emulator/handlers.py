@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from backfill_sync.emulator.apierrors import LOGIN_FAILED, ServerError, not_found
-from backfill_sync.emulator.auth import issue_token, require_user
+from backfill_sync.emulator.auth import issue_token, require_anonymous, require_user
 from backfill_sync.emulator.backfills import page_of
 from backfill_sync.emulator.context import Context
 from backfill_sync.emulator.presenters import present_pipeline, present_run, present_user
@@ -29,6 +29,7 @@ def body_object(request: Request, key: str) -> dict[str, Any]:
 
 def create_session(ctx: Context, request: Request) -> Response:
     session = body_object(request, "session")
+    require_anonymous(ctx.identity, "create")
     login = session.get("email") or session.get("username") or ""
     password = session.get("password")
     with ctx.store.lock:
