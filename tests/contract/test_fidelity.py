@@ -9,6 +9,7 @@ legitimately differ (ids, server clocks, tracebacks).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ class Step:
     `auth` is "owner" (key + token), "token-only" (no api key) or "none". `mine` keeps, in a list answer,
     only this test's backfills (real Mage's pipeline is shared with other suites). `started` marks an
     answer about a started backfill, whose status and run counts move on by the real scheduler's clock.
+    `fresh_second` waits for the next wall-clock second first, so that this request's created_at differs
+    from earlier ones on both servers alike (lists order by created_at, ties by insertion). `expect`
+    holds lines the real answer must show: the documented fact each step is about, so two answers that
+    agree by both being wrong (say, both 401) do not pass.
     """
 
     method: str
@@ -58,6 +63,8 @@ class Step:
     auth: str = "owner"
     mine: bool = False
     started: bool = False
+    fresh_second: bool = False
+    expect: tuple[str, ...] = ()
 
 
 def get(path: str, **options: Any) -> Step:
@@ -93,7 +100,9 @@ class Side:
             headers["Authorization"] = f"Bearer {self.token}"
         if step.auth == "owner":
             headers["X-API-KEY"] = API_KEY
-        answer = call(self.url, step.method, step.path.format(**values), fill(step.body, values), headers)
+        body = fill(step.body, values)
+        raw = body.encode() if isinstance(body, str) else None  # a str body is sent as it is, not as JSON
+        answer = call(self.url, step.method, step.path.format(**values), body, headers, raw)
         self.remember(step, answer)
         return answer
 
@@ -217,43 +226,89 @@ class Scenario:
     setup: dict[str, Any] | None = None
 
 
-def create(fields: dict[str, Any]) -> Step:
-    return post(NESTED, {"backfill": fields})
+def create(fields: dict[str, Any], **options: Any) -> Step:
+    return post(NESTED, {"backfill": fields}, **options)
 
 
 LOGIN = {"api_key": API_KEY, "session": {"email": "{email}", "password": "{password}"}}
+BAD_LOGIN = {"api_key": API_KEY, "session": {"email": "{email}", "password": "nope"}}
+NOT_FOUND = ("body.error.code: int 404", "body.error.type: str 'record_not_found'", "body.status: int 200")
+SERVER_ERROR = ("HTTP 200", "body.error.code: int 500", "body.error.errors: str '<list>'")
 
 SCENARIOS = [
-    pytest.param(Scenario((post("/api/sessions", LOGIN, auth="none"),)), id="login-good"),
     pytest.param(
         Scenario(
             (
                 post(
                     "/api/sessions",
-                    {**LOGIN, "session": {"email": "{email}", "password": "nope"}},
+                    LOGIN,
                     auth="none",
+                    expect=("body.session.token: <jwt>", "body.session.expires: <datetime micro>"),
                 ),
             )
         ),
+        id="login-good",
+    ),
+    pytest.param(
+        Scenario((post("/api/sessions", BAD_LOGIN, auth="none", expect=NOT_FOUND),)),
         id="login-bad-password-404",
     ),
-    pytest.param(Scenario((post("/api/sessions", LOGIN),)), id="login-while-logged-in-403"),
-    pytest.param(Scenario((get(LIST_MINE, auth="token-only"),)), id="no-api-key-401"),
+    pytest.param(
+        Scenario((post("/api/sessions", LOGIN, expect=("body.error.code: int 403",)),)),
+        id="login-while-logged-in-403",
+    ),
     pytest.param(
         Scenario(
             (
-                create({"name": "{name}-b"}),
-                get(LIST_MINE, mine=True),
-                get(LIST_MINE + "&include_run_count=true", mine=True),
+                get(
+                    LIST_MINE,
+                    auth="token-only",
+                    expect=("HTTP 401", "body.error.type: str 'invalid_api_key'"),
+                ),
+            )
+        ),
+        id="no-api-key-401",
+    ),
+    pytest.param(
+        Scenario(
+            (
+                create({"name": "{name}-b"}, fresh_second=True),
+                get(
+                    LIST_MINE,
+                    mine=True,
+                    expect=("body.backfills[0].name: str '{name}-b'", "body.metadata.next: bool False"),
+                ),
+                get(
+                    LIST_MINE + "&include_run_count=true",
+                    mine=True,
+                    expect=(
+                        "body.backfills[0]: object of 18 keys",
+                        "body.backfills[1].total_run_count: int 5",
+                    ),
+                ),
             ),
             setup={"name": "{name}", **FIVE_DAYS},
         ),
         id="list-with-and-without-run-count",
     ),
-    pytest.param(Scenario((get(DETAIL),), setup={"name": "{name}"}), id="create-name-only"),
     pytest.param(
         Scenario(
-            (get(DETAIL + "?include_run_count=true"),),
+            (
+                get(
+                    DETAIL,
+                    expect=(
+                        "body.backfill: object of 18 keys",
+                        "body.backfill.start_datetime: NoneType None",
+                    ),
+                ),
+            ),
+            setup={"name": "{name}"},
+        ),
+        id="create-name-only",
+    ),
+    pytest.param(
+        Scenario(
+            (get(DETAIL + "?include_run_count=true", expect=("body.backfill.total_run_count: int 0",)),),
             setup={
                 "name": "{name}",
                 **FIVE_DAYS,
@@ -265,20 +320,35 @@ SCENARIOS = [
         id="create-all-fields-owner",
     ),
     pytest.param(
-        Scenario((post(NESTED, {"name": "{name}"}), get(DETAIL))), id="create-without-wrapper-all-null"
+        Scenario(
+            (post(NESTED, {"name": "{name}"}), get(DETAIL, expect=("body.backfill.name: NoneType None",)))
+        ),
+        id="create-without-wrapper-all-null",
     ),
     pytest.param(
         Scenario(
             (
-                create({"name": "{name}", "start_datetime": "not-a-date"}),
-                get(LIST_MINE, mine=True),
+                create(
+                    {"name": "{name}", "start_datetime": "not-a-date"},
+                    expect=(*SERVER_ERROR, "body.error.exception: str 'Unknown string format: not-a-date'"),
+                ),
+                get(LIST_MINE, mine=True, expect=("body.backfills: list of 0",)),
             )
         ),
         id="create-bad-date-500-nothing-saved",
     ),
     pytest.param(
         Scenario(
-            (put({"backfill": {"name": "{name}-renamed"}}), get(DETAIL)),
+            (
+                put({"backfill": {"name": "{name}-renamed"}}),
+                get(
+                    DETAIL,
+                    expect=(
+                        "body.backfill.name: str '{name}-renamed'",
+                        "body.backfill.interval_units: int 1",
+                    ),
+                ),
+            ),
             setup={"name": "{name}", **FIVE_DAYS},
         ),
         id="put-partial-fields",
@@ -286,9 +356,17 @@ SCENARIOS = [
     pytest.param(
         Scenario(
             (
-                put({"backfill": {"status": "initial", "name": "{name}-ignored"}}, started=True),
-                get(DETAIL + "?include_run_count=true", started=True),
-                put({"backfill": {"status": "cancelled"}}),
+                put(
+                    {"backfill": {"status": "initial", "name": "{name}-ignored"}},
+                    started=True,
+                    expect=("body.backfill.name: str '{name}'", "body.backfill.status: str 'initial'"),
+                ),
+                get(
+                    DETAIL + "?include_run_count=true",
+                    started=True,
+                    expect=("body.backfill.total_run_count: int 3",),
+                ),
+                put({"backfill": {"status": "cancelled"}}, expect=("body.backfill.status: str 'cancelled'",)),
             ),
             setup={
                 "name": "{name}",
@@ -303,8 +381,14 @@ SCENARIOS = [
     pytest.param(
         Scenario(
             (
-                get(DETAIL + "?include_run_count=true"),
-                get(DETAIL + "?include_preview_runs=true&_limit=3"),
+                get(
+                    DETAIL + "?include_run_count=true",
+                    expect=("body.backfill.run_status_counts: object of 0 keys",),
+                ),
+                get(
+                    DETAIL + "?include_preview_runs=true&_limit=3",
+                    expect=("body.backfill.pipeline_run_dates: list of 4",),
+                ),
             ),
             setup={"name": "{name}", **FIVE_DAYS},
         ),
@@ -312,7 +396,16 @@ SCENARIOS = [
     ),
     pytest.param(
         Scenario(
-            (put({"backfill": {"status": "cancelled"}}), get(DETAIL)),
+            (
+                put(
+                    {"backfill": {"status": "cancelled"}},
+                    expect=(
+                        *SERVER_ERROR,
+                        "body.error.exception: str \"'NoneType' object has no attribute 'update'\"",
+                    ),
+                ),
+                get(DETAIL, expect=("body.backfill.status: str 'cancelled'",)),
+            ),
             setup={"name": "{name}", **FIVE_DAYS},
         ),
         id="cancel-never-started-500-but-saved",
@@ -320,9 +413,13 @@ SCENARIOS = [
     pytest.param(
         Scenario(
             (
-                get("/api/backfills/987654321"),
-                get(DETAIL.replace("{id}", "987654321")),
-                put({"backfill": {"name": "x"}}, "/api/backfills/987654321"),
+                get("/api/backfills/987654321", expect=NOT_FOUND),
+                get(DETAIL.replace("{id}", "987654321"), expect=NOT_FOUND),
+                put({"backfill": {"name": "x"}}, "/api/backfills/987654321", expect=NOT_FOUND),
+                get(
+                    "/api/backfills/987654321?_http_error_codes=true",
+                    expect=("HTTP 404", "body.status: int 404"),
+                ),
             )
         ),
         id="unknown-id-404",
@@ -330,9 +427,16 @@ SCENARIOS = [
     pytest.param(
         Scenario(
             (
-                post(f"/api/pipelines/{MISSING_PIPELINE}/backfills", {"backfill": {"name": "{name}"}}),
-                get(f"/api/pipelines/{MISSING_PIPELINE}/backfills"),
-                get(LIST_MINE, mine=True),
+                post(
+                    f"/api/pipelines/{MISSING_PIPELINE}/backfills",
+                    {"backfill": {"name": "{name}"}},
+                    expect=(
+                        *SERVER_ERROR,
+                        f"body.error.exception: str 'Pipeline {MISSING_PIPELINE} does not exist.'",
+                    ),
+                ),
+                get(f"/api/pipelines/{MISSING_PIPELINE}/backfills", expect=SERVER_ERROR),
+                get(LIST_MINE, mine=True, expect=("body.backfills: list of 0",)),
             )
         ),
         id="missing-pipeline-500",
@@ -340,15 +444,20 @@ SCENARIOS = [
     pytest.param(
         Scenario(
             (
-                get("/api/backfills?pipeline_uuid={pipeline}&_limit=0", mine=True),
-                get("/api/backfills?pipeline_uuid={pipeline}&_limit=abc"),
-            )
+                get(
+                    "/api/backfills?pipeline_uuid={pipeline}&_limit=0",
+                    mine=True,
+                    expect=("body.backfills: list of 0", "body.metadata.next: bool True"),
+                ),
+                get("/api/backfills?pipeline_uuid={pipeline}&_limit=abc", expect=SERVER_ERROR),
+            ),
+            setup={"name": "{name}"},
         ),
         id="limit-zero-and-not-a-number",
     ),
     pytest.param(
         Scenario(
-            (get(DETAIL),),
+            (get(DETAIL, expect=("body.backfill.end_datetime: str '2024-03-02 00:00:00.123456'",)),),
             setup={
                 "name": "{name}",
                 "start_datetime": "2024-03-01T00:00:00+02:00",
@@ -358,15 +467,55 @@ SCENARIOS = [
         id="offset-dropped-not-converted",
     ),
     pytest.param(
-        Scenario((get(DETAIL),), setup={"name": "{name}", **FIVE_DAYS, "interval_type": "DAY"}),
+        Scenario(
+            (get(DETAIL, expect=("body.backfill.interval_type: str 'day'",)),),
+            setup={"name": "{name}", **FIVE_DAYS, "interval_type": "DAY"},
+        ),
         id="interval-type-upper-case-accepted",
     ),
     pytest.param(
         Scenario(
-            (Step("DELETE", DETAIL), Step("DELETE", DETAIL), get(DETAIL)),
+            (
+                Step("DELETE", DETAIL, expect=("body.backfill.name: str '{name}'",)),
+                Step("DELETE", DETAIL, expect=NOT_FOUND),
+                get(DETAIL, expect=NOT_FOUND),
+            ),
             setup={"name": "{name}", **FIVE_DAYS},
         ),
         id="delete-returns-object-then-404",
+    ),
+    # Beyond the brief's list: more of mage-api.md §4.3/§4.6 sent to both.
+    pytest.param(
+        Scenario(
+            (
+                put(
+                    {"backfill": {"status": "running", "name": "{name}-applied"}},
+                    expect=(
+                        "body.backfill.status: NoneType None",
+                        "body.backfill.name: str '{name}-applied'",
+                    ),
+                ),
+                put({"name": "{name}-no-wrapper"}, expect=("body.backfill.name: str '{name}-applied'",)),
+                put(
+                    {"backfill": {"variables": None, "interval_units": "2"}},
+                    expect=("body.backfill.interval_units: int 2",),
+                ),
+            ),
+            setup={"name": "{name}", **FIVE_DAYS, "variables": {"a": 1}},
+        ),
+        id="put-ignored-status-no-wrapper-null-and-numeric-text",
+    ),
+    pytest.param(
+        Scenario(
+            (
+                Step("POST", NESTED, "{{not json", expect=SERVER_ERROR),
+                post("/api/backfills", {"backfill": {"name": "{name}"}}, expect=SERVER_ERROR),
+                put({"backfill": {"start_datetime": "2024-13-45"}}, expect=SERVER_ERROR),
+                get(DETAIL + "?include_run_count=0", expect=("body.backfill.total_run_count: int 5",)),
+            ),
+            setup={"name": "{name}", **FIVE_DAYS},
+        ),
+        id="bad-json-no-parent-bad-month-and-truthy-flag",
     ),
 ]
 
@@ -406,9 +555,13 @@ def test_emulator_answers_like_real_mage(scenario: Scenario, sides: tuple[Side, 
     steps = ((create(scenario.setup),) if scenario.setup else ()) + scenario.steps
     given = {"name": prefix, "email": owner.email, "password": owner.password}
     for number, step in enumerate(steps):
+        if step.fresh_second:
+            time.sleep(1.05 - time.time() % 1)
         shapes = []
         for side in sides:
             answer = side.send(step, given)
             shapes.append(shape(answer, Lens(frozenset(side.created), prefix, step)))
         real, emulator = shapes
         assert emulator == real, f"step {number}: {step.method} {step.path}"
+        missing = [line for line in (e.format(**given) for e in step.expect) if line not in real]
+        assert not missing, f"step {number}: real Mage no longer answers as mage-api.md says"
