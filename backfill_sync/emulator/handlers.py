@@ -128,5 +128,8 @@ def list_pipeline_runs(ctx: Context, request: Request) -> Response:
         start = max(offset, 0)
         fetched = runs[start : start + max(limit + 1, 0)]
         has_next = len(fetched) > limit
-        items = [present_run(run) for run in fetched[: max(limit, 0)]]
+        items = [
+            present_run(run, ctx.store.schedule_tokens.get(run.pipeline_schedule_id or 0))
+            for run in fetched[: max(limit, 0)]
+        ]
     return ok({"pipeline_runs": items, "metadata": {"count": len(runs), "next": has_next}})

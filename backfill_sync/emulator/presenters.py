@@ -64,7 +64,8 @@ def preview_slice(row: BackfillRow, limit: int, offset: int) -> list[dict[str, A
     return run_variables(window)[start - first :][:size]
 
 
-def present_run(run: RunRow) -> dict[str, Any]:
+def present_run(run: RunRow, schedule_token: str | None) -> dict[str, Any]:
+    """PipelineRunPresenter on a list, keys in the order real Mage 0.9.80 answered."""
     return {
         "backfill_id": run.backfill_id,
         "completed_at": format_datetime(run.completed_at),
@@ -85,6 +86,11 @@ def present_run(run: RunRow) -> dict[str, Any]:
         "block_runs_count": 0,
         "completed_block_runs_count": 0,
         "pipeline_schedule_name": run.pipeline_schedule_name,
+        "pipeline_schedule_token": schedule_token,
+        "pipeline_schedule_type": None,
+        "pipeline_tags": None,
+        "pipeline_type": None,
+        "repo_path": None,
     }
 
 
