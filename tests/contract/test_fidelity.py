@@ -31,7 +31,7 @@ DATETIME_FORMATS = {
 JWT = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$")
 # Values of these keys come from server clocks or counters: only their type and format must agree.
 CLOCK_KEYS = frozenset({"created_at", "updated_at", "started_at", "expires"})
-ID_KEYS = frozenset({"id", "pipeline_schedule_id", "user_id"})
+ID_KEYS = frozenset({"id", "pipeline_schedule_id", "user_id", "backfill_id"})
 MISSING_PIPELINE = "fidelity_no_such_pipeline"
 FIVE_DAYS = {
     "start_datetime": "2024-01-01T00:00:00Z",
