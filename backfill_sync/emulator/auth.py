@@ -173,6 +173,13 @@ def require_user(identity: Identity, action: str) -> None:
         raise forbidden(f"Private access for {action} only, invalid scope.")
 
 
+def require_anonymous(identity: Identity, action: str) -> None:
+    """SessionPolicy allows create for the public scope only: a caller who sends a valid user token
+    is refused (BasePolicy.__validate_scopes), even with the right password."""
+    if identity.auth_on and identity.user is not None:
+        raise forbidden(f"Public access for {action} only, invalid scope.")
+
+
 def authorize_backfills(
     identity: Identity, action: str, query: dict[str, list[str]], payload: dict[str, Any] | None = None
 ) -> None:

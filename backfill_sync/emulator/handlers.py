@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from backfill_sync.emulator.apierrors import LOGIN_FAILED, ServerError, not_found
-from backfill_sync.emulator.auth import issue_token, require_user
+from backfill_sync.emulator.auth import issue_token, require_anonymous, require_user
 from backfill_sync.emulator.backfills import page_of
 from backfill_sync.emulator.context import Context
 from backfill_sync.emulator.presenters import present_pipeline, present_run, present_user
@@ -29,6 +29,7 @@ def body_object(request: Request, key: str) -> dict[str, Any]:
 
 def create_session(ctx: Context, request: Request) -> Response:
     session = body_object(request, "session")
+    require_anonymous(ctx.identity, "create")
     login = session.get("email") or session.get("username") or ""
     password = session.get("password")
     with ctx.store.lock:
@@ -40,7 +41,11 @@ def create_session(ctx: Context, request: Request) -> Response:
     token, expires = issue_token(ctx.store, user)
     return ok(
         {
-            "session": {"expires": format_datetime(expires), "token": token, "user": present_user(user)},
+            "session": {
+                "expires": format_datetime(expires),
+                "token": token,
+                "user": present_user(user, ctx.store.roles_created_at),
+            },
             "metadata": None,
         }
     )
@@ -123,5 +128,8 @@ def list_pipeline_runs(ctx: Context, request: Request) -> Response:
         start = max(offset, 0)
         fetched = runs[start : start + max(limit + 1, 0)]
         has_next = len(fetched) > limit
-        items = [present_run(run) for run in fetched[: max(limit, 0)]]
+        items = [
+            present_run(run, ctx.store.schedule_tokens.get(run.pipeline_schedule_id or 0))
+            for run in fetched[: max(limit, 0)]
+        ]
     return ok({"pipeline_runs": items, "metadata": {"count": len(runs), "next": has_next}})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from typing import Any
 
 from backfill_sync.emulator.runs import (
@@ -63,7 +64,8 @@ def preview_slice(row: BackfillRow, limit: int, offset: int) -> list[dict[str, A
     return run_variables(window)[start - first :][:size]
 
 
-def present_run(run: RunRow) -> dict[str, Any]:
+def present_run(run: RunRow, schedule_token: str | None) -> dict[str, Any]:
+    """PipelineRunPresenter on a list, keys in the order real Mage 0.9.80 answered."""
     return {
         "backfill_id": run.backfill_id,
         "completed_at": format_datetime(run.completed_at),
@@ -84,6 +86,11 @@ def present_run(run: RunRow) -> dict[str, Any]:
         "block_runs_count": 0,
         "completed_block_runs_count": 0,
         "pipeline_schedule_name": run.pipeline_schedule_name,
+        "pipeline_schedule_token": schedule_token,
+        "pipeline_schedule_type": None,
+        "pipeline_tags": None,
+        "pipeline_type": None,
+        "repo_path": None,
     }
 
 
@@ -112,16 +119,34 @@ def present_pipeline(pipeline: PipelineRow) -> dict[str, Any]:
     }
 
 
-def present_user(user: User) -> dict[str, Any]:
+# Role.create_default_roles makes these in this order on first start, so their ids are fixed; a user's
+# project_access is its role's PermissionAccess bit (OWNER 1, ADMIN 2, EDITOR 4, VIEWER 8).
+_ROLE_IDS = {"Owner": 1, "Admin": 2, "Editor": 3, "Viewer": 4}
+_ROLE_ACCESS = {"Owner": 1, "Admin": 2, "Editor": 4, "Viewer": 8}
+
+
+def present_user(user: User, roles_created_at: datetime) -> dict[str, Any]:
+    """UserPresenter as a login answers it (measured against real Mage 0.9.80)."""
+    role_time = format_datetime(roles_created_at)
     return {
         "avatar": None,
         "first_name": None,
         "id": user.id,
         "last_name": None,
         "owner": user.owner,
-        "project_access": 1 if user.owner else 0,
+        "project_access": _ROLE_ACCESS[user.role],
         "roles": None,
-        "roles_display": user.role,
-        "roles_new": [{"name": user.role}],
+        # roles_display reads the legacy `roles` bit field, which users made through POST /api/users with
+        # roles_new leave null: only the owner shows a name.
+        "roles_display": "Owner" if user.owner else None,
+        "roles_new": [
+            {
+                "name": user.role,
+                "user_id": None,
+                "id": _ROLE_IDS[user.role],
+                "created_at": role_time,
+                "updated_at": role_time,
+            }
+        ],
         "username": user.username,
     }

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import uuid4
 
 from backfill_sync.emulator.apierrors import RECORD_NOT_FOUND
 from backfill_sync.emulator.values import now_utc, now_utc_seconds
@@ -99,6 +100,7 @@ class Store:
         self.users: tuple[User, ...] = DEFAULT_USERS
         self.tokens: dict[str, Token] = {}
         self.not_found_message = RECORD_NOT_FOUND
+        self.roles_created_at = now_utc_seconds()  # Mage makes its default roles on first start
         for uuid in pipelines:
             self.pipelines[uuid] = PipelineRow(uuid=uuid, name=uuid, type="python")
         self.clear_runs_and_backfills()
@@ -110,6 +112,7 @@ class Store:
             self._backfill_ids = itertools.count(1)
             self._run_ids = itertools.count(1)
             self._schedule_ids = itertools.count(1)
+            self.schedule_tokens: dict[int, str] = {}
             self._seq = itertools.count(1)
 
     def insert_backfill(self, pipeline_uuid: str | None, fields: dict[str, Any]) -> BackfillRow:
@@ -155,7 +158,10 @@ class Store:
         return next(self._run_ids)
 
     def new_schedule_id(self) -> int:
-        return next(self._schedule_ids)
+        """A new trigger; like Mage's PipelineSchedule it gets a random hex token of its own."""
+        schedule_id = next(self._schedule_ids)
+        self.schedule_tokens[schedule_id] = uuid4().hex
+        return schedule_id
 
     def runs_of(self, backfill_id: int) -> list[RunRow]:
         with self.lock:
