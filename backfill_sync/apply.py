@@ -77,8 +77,14 @@ def apply_plan(
     requests by us) and the ones not begun are reported as skipped.
     """
     items = [item for item in plan.items() if item.has_changes()]
+    # One listing per pipeline with creates, taken now, rather than one per created backfill.
+    creating = {item.pipeline_uuid for item in items if item.live is None}
+    snapshots = {uuid: LiveIndex.of(writer.list_backfills(uuid)) for uuid in sorted(creating)}
     pool = ThreadPoolExecutor(max_workers=max(1, parallelism))
-    futures = {pool.submit(apply_item, item, writer, plan.allow_restart): item for item in items}
+    futures = {
+        pool.submit(apply_item, item, writer, plan.allow_restart, snapshots.get(item.pipeline_uuid)): item
+        for item in items
+    }
     done: dict[Future[ItemResult], ItemResult] = {}
     try:
         for future in as_completed(futures):  # in the caller's thread, so callbacks need no locks
@@ -101,10 +107,16 @@ def _skipped(item: PlanItem) -> ItemResult:
     )
 
 
-def apply_item(item: PlanItem, writer: BackfillWriter, allow_restart: bool) -> ItemResult:
+def apply_item(
+    item: PlanItem, writer: BackfillWriter, allow_restart: bool, snapshot: LiveIndex | None = None
+) -> ItemResult:
+    """Re-read the item's backfill, refuse it if Mage moved elsewhere, else do what is left of it.
+
+    `snapshot` is the pipeline's listing taken when apply began, used to look up backfills to create.
+    """
     steps: list[str] = []
     try:
-        live = _refresh(item, writer)
+        live = _refresh(item, writer, snapshot)
         _check_still_planned(item, live)
         todo = _remaining_actions(item, live, allow_restart)
         if not todo:
@@ -121,11 +133,13 @@ def apply_item(item: PlanItem, writer: BackfillWriter, allow_restart: bool) -> I
     return _result(item, live, "done", steps, None)
 
 
-def _refresh(item: PlanItem, writer: BackfillWriter) -> LiveBackfill | None:
+def _refresh(item: PlanItem, writer: BackfillWriter, snapshot: LiveIndex | None) -> LiveBackfill | None:
     """The backfill as Mage has it now: by id when the plan saw one, else by name in the pipeline."""
     if item.live is not None:
         return writer.get_backfill(item.live.id)
-    return find_match(item.desired, LiveIndex.of(writer.list_backfills(item.pipeline_uuid)))
+    if snapshot is None:
+        snapshot = LiveIndex.of(writer.list_backfills(item.pipeline_uuid))
+    return find_match(item.desired, snapshot)
 
 
 def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
