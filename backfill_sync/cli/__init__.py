@@ -29,8 +29,8 @@ over which date window, and whether they should run:
     pipeline_uuid: daily_sales
     backfills:
       - name: reload-2024-q1
-        start_datetime: 2024-01-01T00:00:00Z
-        end_datetime: 2024-03-31T00:00:00Z
+        start_datetime: '2024-01-01T00:00:00Z'
+        end_datetime: '2024-03-31T00:00:00Z'
         interval_type: day
         interval_units: 1
         variables: {region: eu}

@@ -32,8 +32,8 @@ the default is backfills/. One file per pipeline, named <pipeline_uuid>.yaml:
 \b
 Every problem is reported, one per line, as
     file:line:col: field.path: message
-e.g. backfills/daily_sales.yaml:7:21: backfills[0].interval_type: must be one of second, ...
-         minute, hour, day, week, month, year, custom, in lower case (got "Hour")
+for example
+    daily_sales.yaml:5:19: backfills[0].end_datetime: is before start_datetime: Mage would create no runs
 
 \b
 Also checked: end >= start, real dates, unique names, pipeline_uuid equal to the file name,
