@@ -20,7 +20,7 @@ from backfill_sync.models import (
 from backfill_sync.schedule import count_runs
 
 UNFINISHED_RUN_STATUSES = ("initial", "running")
-RESTART_BLOCKED = "restarting re-creates every run; pass --allow-restart to plan it"
+RESTART_BLOCKED = "restarting re-creates every run; pass --allow-restart to plan and apply it"
 RUNS_STAY_NOTE = "Mage keeps its pipeline runs after the backfill is deleted"
 EDIT_AFTER_START_WARNING = "already started: runs it has created keep their old dates and variables"
 
@@ -100,7 +100,9 @@ def plan_item(desired: DesiredBackfill, live: LiveBackfill | None, allow_restart
         return _plan_new(desired)
     changes = () if desired.state == "absent" else diff_fields(live_fields(live), desired_fields(desired))
     actions = ([Action("update")] if changes else []) + _status_actions(desired, live, allow_restart)
-    warnings = (EDIT_AFTER_START_WARNING,) if changes and live.status is not None else ()
+    # A rename does not touch the runs; dates, interval, variables and settings do not reach them either.
+    edits_runs = any(change.field != "name" for change in changes)
+    warnings = (EDIT_AFTER_START_WARNING,) if edits_runs and live.status is not None else ()
     return PlanItem(
         pipeline_uuid=desired.pipeline_uuid,
         name=desired.name,
@@ -149,8 +151,7 @@ def _status_notes(desired: DesiredBackfill, live: LiveBackfill) -> tuple[str, ..
     if desired.state == "cancelled" and live.status in ("completed", "failed"):
         return (f"already {live.status}: nothing left to cancel",)
     if desired.state == "absent":
-        first = ("cancels its unfinished runs first",) if live.status in UNFINISHED_RUN_STATUSES else ()
-        return (*first, RUNS_STAY_NOTE)
+        return (RUNS_STAY_NOTE,)  # the action line already says it stops the unfinished runs first
     return ()
 
 
@@ -170,12 +171,26 @@ def unfinished_runs(live: LiveBackfill) -> int | None:
 def _match_pinned_id(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill:
     found = live.by_id.get(desired.id) if desired.id is not None else None
     if found is not None:
+        _check_rename_is_free(desired, found, live)
         return found
     # Mage's routes do not check the parent pipeline: an id of another pipeline would be edited silently.
     raise PlanError(
         f"{_where(desired)}backfill {desired.name!r} pins id {desired.id}, which is not a backfill of "
         f"pipeline {desired.pipeline_uuid!r} in Mage; fix or remove `id:`"
     )
+
+
+def _check_rename_is_free(desired: DesiredBackfill, found: LiveBackfill, live: LiveIndex) -> None:
+    """Renaming a pinned backfill onto the name of another would leave two with one name in Mage."""
+    if found.name == desired.name:
+        return
+    holders = [backfill.id for backfill in live.by_name.get(desired.name, ()) if backfill.id != found.id]
+    if holders:
+        raise PlanError(
+            f"{_where(desired)}backfill id {found.id} would be renamed to {desired.name!r}, the name of "
+            f"live backfill id {holders[0]} of pipeline {desired.pipeline_uuid!r}; rename or delete that "
+            "one first (two backfills with one name cannot be told apart by name)"
+        )
 
 
 def _check_claimed_once(manifest: Manifest, matches: Mapping[str, LiveBackfill | None]) -> None:

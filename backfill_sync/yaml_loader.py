@@ -213,7 +213,9 @@ def _ambiguity(node: ScalarNode, value: Any) -> str | None:
     if node.style is not None:  # quoted or block: a string for everyone
         return None
     text = node.value
-    readers = "to YAML 1.1 readers (Mage, this tool) but {other} to YAML 1.2 ones (editors)"
+    readers = (
+        "to YAML 1.1 readers (this tool, so that is what Mage gets) but {other} to YAML 1.2 ones (editors)"
+    )
     if isinstance(value, bool) and text.lower() not in ("true", "false"):
         meaning = f"{text} means {str(value).lower()} " + readers.format(other="a string")
         return f"{meaning}: write {str(value).lower()}, or quote it ('{text}') for the text"

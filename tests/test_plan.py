@@ -29,7 +29,10 @@ def plan_one(want: DesiredBackfill, *live_backfills: LiveBackfill, allow_restart
     [
         pytest.param(desired("a"), [live(1, "a")], 1, id="by-name"),
         pytest.param(desired("a"), [live(1, "b")], None, id="no-match-creates"),
-        pytest.param(desired("a", id=5), [live(5, "other"), live(6, "a")], 5, id="pinned-id-wins-over-name"),
+        pytest.param(
+            desired("a", id=5), [live(5, "a"), live(6, "a")], 5, id="pinned-id-picks-among-same-names"
+        ),
+        pytest.param(desired("a", id=5), [live(5, "other")], 5, id="pinned-id-renames"),
         pytest.param(desired("new", previous_names=["old"]), [live(3, "old")], 3, id="by-previous-name"),
         pytest.param(
             desired("new", previous_names=["older", "old"]), [live(3, "old")], 3, id="by-any-previous-name"
@@ -221,9 +224,7 @@ def test_an_unknown_live_status_warns_and_does_nothing():
         ),
         pytest.param("cancelled", "failed", ("already failed: nothing left to cancel",), id="cancel-failed"),
         pytest.param("absent", "completed", (RUNS_STAY_NOTE,), id="delete-keeps-runs"),
-        pytest.param(
-            "absent", "running", ("cancels its unfinished runs first", RUNS_STAY_NOTE), id="delete-running"
-        ),
+        pytest.param("absent", "running", (RUNS_STAY_NOTE,), id="delete-running"),
         pytest.param("started", "running", (), id="nothing-to-say"),
     ],
 )
@@ -376,3 +377,14 @@ def test_problems_of_every_pipeline_are_reported_together():
     message = str(caught.value)
     assert "pins id 9" in message
     assert "pins id 8" in message
+
+
+def test_a_pinned_rename_onto_another_backfills_name_is_refused():
+    with pytest.raises(PlanError, match="id 3 would be renamed to 'st', the name of live backfill id 2"):
+        plan_one(desired("st", id=3), live(2, "st"), live(3, "st2"))
+
+
+def test_a_rename_alone_carries_no_warning_about_runs():
+    item = plan_one(desired("new", previous_names=["old"]), live(1, "old", status="running"))
+    assert [change.field for change in item.changes] == ["name"]
+    assert item.warnings == ()

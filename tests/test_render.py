@@ -89,7 +89,7 @@ def test_blocked_actions_say_why(plan: Plan):
     text = render_plan_text(plan, color=False)
     assert (
         '  ! restart "to-restart" (id 13) (+31 runs) '
-        "[blocked: restarting re-creates every run; pass --allow-restart to plan it]\n"
+        "[blocked: restarting re-creates every run; pass --allow-restart to plan and apply it]\n"
     ) in text
 
 

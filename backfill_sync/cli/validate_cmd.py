@@ -22,8 +22,8 @@ the default is backfills/. One file per pipeline, named <pipeline_uuid>.yaml:
     pipeline_uuid: daily_sales
     backfills:
       - name: reload-2024-q1            # unique in the file
-        start_datetime: 2024-01-01      # date, or 2024-01-01T06:30:00[.ffffff][Z|+02:00]
-        end_datetime: 2024-03-31        # inclusive; naive values are UTC
+        start_datetime: '2024-01-01T00:00:00Z'  # or a date, or [.ffffff] and +02:00
+        end_datetime: '2024-03-31T00:00:00Z'    # inclusive; naive values are UTC
         interval_type: day              # second|minute|hour|day|week|month|year|custom
         interval_units: 1               # integer >= 1; seconds for custom
         variables: {region: eu}         # optional

@@ -203,7 +203,9 @@ def test_restart_is_blocked_unless_allowed(cli, ws, mage):
 
     planned = cli("plan", "--detailed-exitcode", str(ws.folder))
     assert planned.code == EXIT_CHANGES
-    assert "[blocked: restarting re-creates every run; pass --allow-restart to plan it]" in planned.out
+    assert (
+        "[blocked: restarting re-creates every run; pass --allow-restart to plan and apply it]" in planned.out
+    )
     blocked = cli("apply", "--auto-approve", str(ws.folder))
     assert blocked.code == EXIT_ERROR
     assert by_name(mage, ws, "again").status == "cancelled"
