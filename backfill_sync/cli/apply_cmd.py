@@ -15,6 +15,7 @@ from backfill_sync.apply import (
 )
 from backfill_sync.cli.common import build_plan, load_selected_manifests, use_color
 from backfill_sync.cli.options import (
+    format_option,
     mage_connection_options,
     max_runs_option,
     pipeline_filter_options,
@@ -44,14 +45,7 @@ from backfill_sync.render import public_url, render_apply_json, render_apply_tex
     show_default=True,
     help="Backfills applied at the same time.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="How to report what was done (json: one object per backfill, on stdout).",
-)
+@format_option("json", help="How to report what was done (json: one object per backfill, on stdout).")
 @max_runs_option
 @pipeline_filter_options
 @mage_connection_options

@@ -111,3 +111,15 @@ pipeline_filter_options = _compose(
         help="Skip pipelines whose uuid matches this glob (repeatable).",
     ),
 )
+
+
+def format_option(*choices: str, help: str) -> Callable[[F], F]:
+    """`--format` (parameter `output_format`), text by default, with the formats a command offers."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", *choices]),
+        default="text",
+        show_default=True,
+        help=help,
+    )

@@ -10,6 +10,7 @@ import click
 from backfill_sync.apply import DEFAULT_MAX_TOTAL_RUNS, planned_runs
 from backfill_sync.cli.common import build_plan, load_selected_manifests, stdout_color
 from backfill_sync.cli.options import (
+    format_option,
     mage_connection_options,
     max_runs_option,
     pipeline_filter_options,
@@ -28,13 +29,8 @@ STEP_SUMMARY_LIMIT = 1024 * 1024
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for machines, markdown for a pull-request comment.",
+@format_option(
+    "json", "markdown", help="text for people, json for machines, markdown for a pull-request comment."
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Also save the plan as JSON, for `apply FILE`.")
 @click.option(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import click
 
-from backfill_sync.cli.options import max_runs_option, pipeline_filter_options
+from backfill_sync.cli.options import format_option, max_runs_option, pipeline_filter_options
 from backfill_sync.cli.report import echo_annotations, violations_json
 from backfill_sync.manifest import load_manifests
 from backfill_sync.models import Manifest, Violation
@@ -46,13 +46,8 @@ the JSON Schema. Under GitHub Actions (GITHUB_ACTIONS=true) problems are also pr
 
 @click.command(help=HELP)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: one line per problem and a summary. json: a list of {file, line, col, path, message}.",
+@format_option(
+    "json", help="text: one line per problem and a summary. json: a list of {file, line, col, path, message}."
 )
 @max_runs_option
 @pipeline_filter_options
