@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from backfill_sync.client import MageClient
@@ -342,3 +343,18 @@ def test_a_row_mage_cannot_read_is_named_with_its_remedy(cli, ws, server, tmp_pa
     assert planned.code == EXIT_ERROR
     assert f"cannot list the backfills of pipeline '{pipeline}'" in planned.err
     assert "fix the row in Mage's database" in planned.err
+
+
+def test_apply_json_follows_its_published_schema(cli, ws, mage):
+    ws.write(ws.entry("again", extra="state: cancelled"))
+    assert cli("apply", "--auto-approve", str(ws.folder)).code == EXIT_OK
+    ws.write(ws.entry("again", extra="state: started"), ws.entry("fresh"))
+
+    applied = cli("apply", "--auto-approve", "--format", "json", str(ws.folder))
+    assert applied.code == EXIT_ERROR  # the restart is blocked
+    document = json.loads(applied.out)  # stdout holds only the JSON; the plan went to stderr
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "apply-result.schema.json").read_text())
+    jsonschema.validate(document, schema)
+    outcomes = {item["name"]: item["outcome"] for item in document["items"]}
+    assert outcomes == {ws.name("again"): "blocked", ws.name("fresh"): "done"}
+    assert document["ok"] is False
