@@ -7,6 +7,7 @@ the pure parts and use a small in-memory stand-in for Mage.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from itertools import count
 
 import pytest
@@ -121,17 +122,35 @@ def test_other_changes_make_the_item_stale_and_nothing_is_written(now, reason):
     assert mage.writes == []
 
 
-def test_ctrl_c_finishes_items_in_flight_and_skips_the_rest():
+class HeldMage(FakeMage):
+    """Holds every create after the first until released, so the second item is in flight on Ctrl-C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def create_backfill(self, pipeline_uuid: str, fields: BackfillFields) -> LiveBackfill:
+        if self.writes:
+            self.held.set()
+            assert self.release.wait(timeout=30), "the test never released the held create"
+        return super().create_backfill(pipeline_uuid, fields)
+
+
+def test_ctrl_c_finishes_the_item_in_flight_and_skips_the_rest():
     plan = plan_of(manifest(*(desired(f"b{n}") for n in range(5))))
-    mage = FakeMage()
+    mage = HeldMage()
 
     def interrupt(_result: object) -> None:
+        # b0 is done and b1 is held in the only worker, so b2..b4 are still queued when Ctrl-C lands.
+        # Release b1 a moment later, after apply has cancelled the queue (it does so at once).
+        assert mage.held.wait(timeout=30), "b1 never started"
+        threading.Timer(1.0, mage.release.set).start()
         raise KeyboardInterrupt
 
     result = apply_plan(plan, mage, parallelism=1, on_item_done=interrupt)
     outcomes = [item.outcome for item in result.items]
-    assert outcomes[0] == "done"
-    assert "skipped" in outcomes
-    assert set(outcomes) <= {"done", "skipped"}
-    assert len(mage.writes) == outcomes.count("done")
+    assert outcomes == ["done", "done", "skipped", "skipped", "skipped"]
+    assert mage.writes == ["create b0", "create b1"]
+    assert all(item.message == "interrupted before it began" for item in result.items[2:])
     assert not result.ok
