@@ -149,7 +149,8 @@ def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
             raise StalePlanError(f"backfill id {item.live.id} was deleted since the plan was made")
         return
     fields_now = live_fields(live)
-    known_fields = [desired_fields(item.desired)]
+    # An absent entry's fields are no goal (it is deleted), and it may not even have a schedule.
+    known_fields = [] if item.desired.state == "absent" else [desired_fields(item.desired)]
     if item.live is not None:
         known_fields.append(live_fields(item.live))
     if fields_now not in known_fields:
@@ -226,6 +227,7 @@ def fields_to_send(desired: DesiredBackfill, live: LiveBackfill | None) -> Backf
     else:
         wanted = {change.field for change in diff_fields(live_fields(live), after)}
     schedule = desired.schedule
+    assert schedule is not None, "desired_fields has checked it: only absent entries lack a schedule"
     return BackfillFields(
         name=desired.name if "name" in wanted else None,
         start_datetime=schedule.start if "start_datetime" in wanted else None,

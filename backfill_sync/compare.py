@@ -33,7 +33,9 @@ Comparable = dict[str, Any]
 
 
 def desired_fields(desired: DesiredBackfill) -> Comparable:
+    """The fields a create or update aims at; never asked of an absent entry (it is deleted, not compared)."""
     schedule = desired.schedule
+    assert schedule is not None, f"backfill {desired.name!r} has no schedule: only absent entries lack one"
     return {
         "name": desired.name,
         "start_datetime": format_iso(schedule.start),

@@ -22,6 +22,7 @@ from backfill_sync.yaml_loader import parse_yaml
 
 DEFAULT_MANIFEST_DIR = "backfills"
 MAX_MANIFEST_BYTES = 1024 * 1024
+SCHEDULE_KEYS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
 
 
 def find_manifest_files(paths: Sequence[str]) -> list[Path]:
@@ -165,16 +166,10 @@ def build_manifest(document: Document) -> Manifest:
 def _build_backfill(
     document: Document, pipeline_uuid: str, index: int, entry: dict[str, Any]
 ) -> DesiredBackfill:
-    schedule = Schedule(
-        start=parse_manifest_datetime(entry["start_datetime"]),
-        end=parse_manifest_datetime(entry["end_datetime"]),
-        interval_type=entry["interval_type"],
-        interval_units=entry["interval_units"],
-    )
     return DesiredBackfill(
         pipeline_uuid=pipeline_uuid,
         name=entry["name"],
-        schedule=schedule,
+        schedule=_build_schedule(entry),
         variables=entry.get("variables") or None,
         settings=entry.get("settings") or None,
         state=entry.get("state"),
@@ -182,4 +177,16 @@ def _build_backfill(
         previous_names=tuple(entry.get("previous_names", ())),
         description=entry.get("description"),
         source=document.source(("backfills", index)),
+    )
+
+
+def _build_schedule(entry: dict[str, Any]) -> Schedule | None:
+    # The schema requires the schedule unless state is absent; an absent entry's schedule is never used.
+    if any(key not in entry for key in SCHEDULE_KEYS):
+        return None
+    return Schedule(
+        start=parse_manifest_datetime(entry["start_datetime"]),
+        end=parse_manifest_datetime(entry["end_datetime"]),
+        interval_type=entry["interval_type"],
+        interval_units=entry["interval_units"],
     )

@@ -64,7 +64,7 @@ class DesiredBackfill:
 
     pipeline_uuid: str
     name: str
-    schedule: Schedule
+    schedule: Schedule | None  # None only with state "absent", where the manifest needs just the name
     variables: JsonObject | None = None
     settings: JsonObject | None = None
     state: DesiredState | None = None

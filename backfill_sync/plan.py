@@ -123,7 +123,7 @@ def _plan_new(desired: DesiredBackfill) -> PlanItem:
     changes = tuple(c for c in diff_fields(dict.fromkeys(after), after) if c.after != {})
     actions = [Action("create")]
     if desired.state == "started":
-        actions.append(Action("start", runs=count_runs(desired.schedule)))
+        actions.append(Action("start", runs=_runs_of(desired)))
     elif desired.state == "cancelled":
         actions.append(Action("cancel", runs=0))
     return PlanItem(desired.pipeline_uuid, desired.name, desired, None, changes, tuple(actions))
@@ -133,10 +133,10 @@ def _status_actions(desired: DesiredBackfill, live: LiveBackfill, allow_restart:
     status = live.status
     if desired.state == "started":
         if status is None:
-            return [Action("start", runs=count_runs(desired.schedule))]
+            return [Action("start", runs=_runs_of(desired))]
         if status == "cancelled":
             blocked = None if allow_restart else RESTART_BLOCKED
-            return [Action("restart", runs=count_runs(desired.schedule), blocked=blocked)]
+            return [Action("restart", runs=_runs_of(desired), blocked=blocked)]
     elif desired.state == "cancelled":
         if status is None:
             return [Action("cancel", runs=0)]
@@ -145,6 +145,12 @@ def _status_actions(desired: DesiredBackfill, live: LiveBackfill, allow_restart:
     elif desired.state == "absent":
         return [Action("delete", runs=unfinished_runs(live) if status in UNFINISHED_RUN_STATUSES else 0)]
     return []
+
+
+def _runs_of(desired: DesiredBackfill) -> int:
+    """The runs a start sets off; only started entries ask, and the schema gives those a schedule."""
+    assert desired.schedule is not None, f"backfill {desired.name!r} is started without a schedule"
+    return count_runs(desired.schedule)
 
 
 def _status_notes(desired: DesiredBackfill, live: LiveBackfill) -> tuple[str, ...]:

@@ -112,7 +112,9 @@ def desired_from_dict(data: JsonObject) -> DesiredBackfill:
     return DesiredBackfill(
         pipeline_uuid=data["pipeline_uuid"],
         name=data["name"],
-        schedule=Schedule(
+        schedule=None
+        if schedule is None
+        else Schedule(
             start=parse_mage_datetime(schedule["start_datetime"]),
             end=parse_mage_datetime(schedule["end_datetime"]),
             interval_type=schedule["interval_type"],

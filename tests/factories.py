@@ -52,6 +52,11 @@ def desired(
     )
 
 
+def name_only_absent(name: str, *, pipeline: str = PIPELINE, id: int | None = None) -> DesiredBackfill:
+    """An entry that only says "delete this": `name` and `state: absent`, no schedule."""
+    return DesiredBackfill(pipeline_uuid=pipeline, name=name, schedule=None, state="absent", id=id)
+
+
 def live(
     id: int = 1,
     name: str | None = "reload",

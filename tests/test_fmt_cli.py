@@ -159,3 +159,13 @@ def test_a_write_error_names_the_file_and_what_was_written_before(
         f"files written before this one: {folder / 'daily.yaml'}\n"
     )
     assert (folder / "zz.yaml").read_text(encoding="utf-8") == UNFORMATTED.replace("daily", "zz")
+
+
+def test_an_absent_entry_with_only_a_name_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "daily.yaml"
+    path.write_text("pipeline_uuid: daily\nbackfills:\n- state: absent\n  name: old-one\n", encoding="utf-8")
+    code, out, _ = run(capsys, str(path))
+    assert (code, out) == (0, f"reformatted {path}\n")
+    expected = "pipeline_uuid: daily\nbackfills:\n  - name: old-one\n    state: absent\n"
+    assert path.read_text(encoding="utf-8") == expected
+    assert run(capsys, "--check", str(path))[:2] == (0, "")

@@ -250,3 +250,14 @@ def test_load_valid_manifests_raises_with_every_violation(tmp_path):
         ),
         (str(tmp_path / "sales.yaml"), "missing required key 'backfills'"),
     ]
+
+
+def test_an_absent_entry_needs_only_its_name(tmp_path):
+    path = write(
+        tmp_path, "sales.yaml", "pipeline_uuid: sales\nbackfills:\n  - name: old-one\n    state: absent\n"
+    )
+    [manifest], problems = load_manifests([str(path)], 10_000)
+    assert problems == []
+    assert manifest.backfills == (
+        DesiredBackfill(pipeline_uuid="sales", name="old-one", schedule=None, state="absent"),
+    )

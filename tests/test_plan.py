@@ -8,7 +8,7 @@ from backfill_sync.compare import fingerprint
 from backfill_sync.errors import PlanError
 from backfill_sync.models import Action, DesiredBackfill, DesiredState, LiveBackfill, PlanItem
 from backfill_sync.plan import EDIT_AFTER_START_WARNING, RESTART_BLOCKED, RUNS_STAY_NOTE
-from tests.factories import desired, live, manifest, plan_of
+from tests.factories import desired, live, manifest, name_only_absent, plan_of
 
 DAYS_IN_JANUARY = 31  # the factories' default window: 2024-01-01 .. 2024-01-31 daily
 UNFINISHED = {"initial": 5, "running": 2, "completed": 7, "failed": 1}
@@ -235,6 +235,23 @@ def test_notes(state: DesiredState, status: str, notes: tuple[str, ...]):
 def test_absent_and_not_there_notes_already_absent():
     item = plan_one(desired("a", state="absent"), live(1, "b"))
     assert item.actions == ()
+    assert item.notes == ("already absent",)
+
+
+@pytest.mark.parametrize(
+    ("status", "runs"),
+    [pytest.param(None, 0, id="never-started"), pytest.param("running", 7, id="running")],
+)
+def test_a_name_only_absent_entry_deletes_without_comparing(status: str | None, runs: int):
+    item = plan_one(name_only_absent("a"), live(1, "a", status=status, run_status_counts=UNFINISHED))
+    assert item.changes == ()
+    assert item.actions == (Action("delete", runs=runs),)
+    assert item.notes == (RUNS_STAY_NOTE,)
+
+
+def test_a_name_only_absent_entry_that_is_not_there_does_nothing():
+    item = plan_one(name_only_absent("a"), live(1, "b"))
+    assert (item.live, item.changes, item.actions) == (None, (), ())
     assert item.notes == ("already absent",)
 
 

@@ -12,7 +12,7 @@ from backfill_sync.errors import UsageError
 from backfill_sync.models import Plan, SourceLocation
 from backfill_sync.planfile import dump_plan, load_plan
 from backfill_sync.render import plan_to_dict, render_plan_json
-from tests.factories import desired, every_action_plan, live, manifest, plan_of
+from tests.factories import desired, every_action_plan, live, manifest, name_only_absent, plan_of
 
 
 def with_sources(plan: Plan) -> Plan:
@@ -44,6 +44,13 @@ PLANS = [
             live_backfills=[JUNK_LIVE],
         ),
         id="junk-live-and-microseconds",
+    ),
+    pytest.param(
+        plan_of(
+            manifest(name_only_absent("gone"), name_only_absent("never-there")),
+            live_backfills=[live(3, "gone", status="running")],
+        ),
+        id="absent-without-schedule",
     ),
 ]
 
@@ -111,6 +118,12 @@ def _set(path: list[object], value: object):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        pytest.param(
+            _broken(_set(["pipelines", 0, "items", 0, "desired", "schedule"], None)),
+            r"saved\.json: not a valid saved plan: "
+            r"pipelines\[0\]\.items\[0\]\.desired\.schedule: None is not of type 'object'",
+            id="schedule-missing-but-not-absent",
+        ),
         pytest.param("{not json", r"saved\.json: not a saved plan: invalid JSON", id="not-json"),
         pytest.param("[]", r"saved\.json: not a saved backfill-sync plan \(no format_version\)", id="a-list"),
         pytest.param('{"hello": 1}', r"saved\.json: not a saved backfill-sync plan", id="other-json"),

@@ -26,7 +26,7 @@ from backfill_sync.render import (
     render_plan_text,
     render_summary_line,
 )
-from tests.factories import desired, every_action_plan, live, manifest, plan_of
+from tests.factories import desired, every_action_plan, live, manifest, name_only_absent, plan_of
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -180,6 +180,24 @@ def test_run_effects(action: Action, shown: str):
 def test_rendered_plans_validate_against_the_schema(plan: Plan, plan_schema):
     for candidate in (plan, plan_of(), plan_of(manifest(desired("a")), live_backfills=[live(1, "a")])):
         jsonschema.validate(json.loads(render_plan_json(candidate)), plan_schema)
+
+
+NAME_ONLY_ABSENT = plan_of(
+    manifest(name_only_absent("gone"), name_only_absent("never-there")),
+    live_backfills=[live(14, "gone", status="running", run_status_counts={"running": 2})],
+)
+
+
+def test_a_name_only_absent_entry_renders_in_every_format(plan_schema):
+    text = render_plan_text(NAME_ONLY_ABSENT, color=False)
+    assert '- delete "gone" (id 14)' in text
+    assert "never-there" in text
+    assert '"gone"' in render_plan_markdown(NAME_ONLY_ABSENT)
+    document = json.loads(render_plan_json(NAME_ONLY_ABSENT))
+    jsonschema.validate(document, plan_schema)
+    gone, never = document["pipelines"][0]["items"]
+    assert (gone["desired"]["schedule"], gone["after"], gone["actions"][0]["kind"]) == (None, None, "delete")
+    assert (never["desired"]["schedule"], never["actions"]) == (None, [])
 
 
 def test_the_schema_rejects_what_it_should(plan: Plan, plan_schema):

@@ -108,6 +108,14 @@ def test_schema_cli_prints_the_packaged_schema(capsys):
         ),
         pytest.param(backfill(name="x" * 255, previous_names=["reload 1", "y" * 255]), id="long-names"),
         pytest.param(backfill(name="Reload Q1 (EU) — ünïcode"), id="unicode-name"),
+        pytest.param({"name": "old-one", "state": "absent"}, id="absent-name-only"),
+        pytest.param(
+            {"name": "old-one", "state": "absent", "id": 3, "previous_names": ["older"], "description": "x"},
+            id="absent-without-schedule-with-optionals",
+        ),
+        pytest.param(
+            backfill(state="absent", end_datetime=None, interval_units=None), id="absent-part-schedule"
+        ),
     ],
 )
 def test_valid_backfills(entry):
@@ -256,3 +264,52 @@ def test_pinned_ids_are_unique_across_files_and_within_one():
 )
 def test_format_path(path, text):
     assert format_path(path) == text
+
+
+SCHEDULE_MISSING = sorted(
+    f"backfills[0]: missing required key {key!r}"
+    for key in ("start_datetime", "end_datetime", "interval_type", "interval_units")
+)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param({"name": "a"}, id="no-state"),
+        pytest.param({"name": "a", "state": "started"}, id="started"),
+        pytest.param({"name": "a", "state": "cancelled"}, id="cancelled"),
+    ],
+)
+def test_only_absent_entries_may_leave_out_the_schedule(entry):
+    assert sorted(messages(manifest(entry))) == SCHEDULE_MISSING
+
+
+def test_an_unknown_state_still_needs_the_schedule():
+    found = messages(manifest({"name": "a", "state": "gone"}))
+    assert sorted(m for m in found if "missing" in m) == SCHEDULE_MISSING
+    assert 'backfills[0].state: must be one of started, cancelled, absent, or left out (got "gone")' in found
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        pytest.param(
+            {"name": "a", "state": "absent", "interval_units": 0},
+            "backfills[0].interval_units: must be an integer >= 1 (at most 2147483647) (got 0)",
+            id="bad-units",
+        ),
+        pytest.param(
+            backfill(state="absent", end_datetime="2023-12-31"),
+            "backfills[0].end_datetime: is before start_datetime: Mage would create no runs",
+            id="end-before-start",
+        ),
+        pytest.param(
+            {"name": "a", "state": "absent", "start_datetime": "2024-02-30"},
+            "backfills[0].start_datetime: '2024-02-30' is not a real date or time"
+            " (day is out of range for month)",
+            id="unreal-date",
+        ),
+    ],
+)
+def test_an_absent_entrys_schedule_is_still_checked_when_given(entry, expected):
+    assert messages(manifest(entry)) == [expected]

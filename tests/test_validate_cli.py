@@ -223,3 +223,12 @@ def test_end_to_end_through_python_dash_m():
     assert bad.returncode == 1
     assert bad.stdout.splitlines()[:-1] == expected_lines("alias_bomb")
     assert "Traceback" not in bad.stderr
+
+
+def test_a_name_only_absent_entry_is_valid_and_implies_no_runs(tmp_path, capsys):
+    path = tmp_path / "sales.yaml"
+    path.write_text(
+        "pipeline_uuid: sales\nbackfills:\n  - name: old-one\n    state: absent\n", encoding="utf-8"
+    )
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out == "1 manifest valid (1 backfill, 0 runs)\n"

@@ -77,7 +77,7 @@ def summarise(manifests: Sequence[Manifest], violations: Sequence[Violation]) ->
         files = len({violation.file for violation in violations})
         return f"{_plural(len(violations), 'problem')} in {_plural(files, 'file')}"
     backfills = [backfill for manifest in manifests for backfill in manifest.backfills]
-    runs = sum(count_runs(backfill.schedule) for backfill in backfills)
+    runs = sum(count_runs(backfill.schedule) for backfill in backfills if backfill.schedule is not None)
     return (
         f"{_plural(len(manifests), 'manifest')} valid "
         f"({_plural(len(backfills), 'backfill')}, {_plural(runs, 'run')})"

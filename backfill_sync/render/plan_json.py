@@ -87,7 +87,9 @@ def desired_to_dict(desired: DesiredBackfill) -> JsonObject:
     return {
         "pipeline_uuid": desired.pipeline_uuid,
         "name": desired.name,
-        "schedule": {
+        "schedule": None
+        if schedule is None
+        else {
             "start_datetime": format_iso(schedule.start),
             "end_datetime": format_iso(schedule.end),
             "interval_type": schedule.interval_type,
