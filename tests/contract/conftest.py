@@ -58,16 +58,23 @@ def real_mage_server() -> MageServer:
     )
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("emulator", id="emulator"),
-        pytest.param("real", id="real-mage", marks=pytest.mark.real_mage),
-    ]
-)
-def mage_server(request: pytest.FixtureRequest) -> MageServer:
-    name = "emulator_server" if request.param == "emulator" else "real_mage_server"
+# Every server-backed test runs on the emulator, and on real Mage too under `-m real_mage`.
+SERVERS = [
+    pytest.param("emulator", id="emulator"),
+    pytest.param("real", id="real-mage", marks=pytest.mark.real_mage),
+]
+
+
+def _server(request: pytest.FixtureRequest, emulator_fixture: str) -> MageServer:
+    name = emulator_fixture if request.param == "emulator" else "real_mage_server"
     server: MageServer = request.getfixturevalue(name)
     return server
+
+
+@pytest.fixture(params=SERVERS)
+def mage_server(request: pytest.FixtureRequest) -> MageServer:
+    """The server of a contract test: the default emulator, or real Mage."""
+    return _server(request, "emulator_server")
 
 
 @pytest.fixture(params=["owner", "editor"])
@@ -162,17 +169,10 @@ def quiet_emulator() -> Iterator[MageServer]:
         yield MageServer.for_emulator(url)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("emulator", id="emulator"),
-        pytest.param("real", id="real-mage", marks=pytest.mark.real_mage),
-    ]
-)
+@pytest.fixture(params=SERVERS)
 def server(request: pytest.FixtureRequest) -> MageServer:
-    """The server of an end-to-end scenario: the quiet emulator, or real Mage under -m real_mage."""
-    name = "quiet_emulator" if request.param == "emulator" else "real_mage_server"
-    found: MageServer = request.getfixturevalue(name)
-    return found
+    """The server of an end-to-end scenario: the quiet emulator, or real Mage."""
+    return _server(request, "quiet_emulator")
 
 
 @pytest.fixture
