@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 IntervalType = Literal["second", "minute", "hour", "day", "week", "month", "year", "custom"]
 INTERVAL_TYPES: tuple[str, ...] = get_args(IntervalType)
@@ -136,7 +136,7 @@ class LiveBackfill:
         return Schedule(
             self.start_datetime,
             self.end_datetime,
-            self.interval_type,  # type: ignore[arg-type]
+            cast(IntervalType, self.interval_type),  # checked against INTERVAL_TYPES above
             units,
         )
 

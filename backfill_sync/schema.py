@@ -53,8 +53,9 @@ MAX_MAGE_INTEGER = 2_147_483_647  # Mage's Integer columns (interval_units, id);
 
 
 def _positive_int(value: object) -> int | None:
-    valid = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_MAGE_INTEGER
-    return value if valid else None  # type: ignore[return-value]
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 1 <= value <= MAX_MAGE_INTEGER else None
 
 
 _ManifestValidator = validators.extend(
