@@ -10,8 +10,9 @@ runs costs no more than one of ten.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from backfill_sync.models import Schedule
 
@@ -47,6 +48,56 @@ def run_dates(schedule: Schedule) -> Iterator[datetime]:
     while current is not None and current <= schedule.end:
         yield current
         current = next_run_date(schedule, current)
+
+
+def run_variables(schedule: Schedule, wanted: Collection[datetime]) -> dict[datetime, dict[str, Any]]:
+    """The variables Mage's start gives the runs of these dates of the window (`__build_variables_list`).
+
+    Each run knows its interval: it ends at the next date of the window; the last date's interval is as
+    long as the one before it; a window of one date has no interval at all (nulls). The previous start is
+    the start minus the interval's length, except on the last date, where it is the date before. Mage
+    measures intervals with `.timestamp()` of naive datetimes, that is in the server's local time zone;
+    on a server running in UTC (Mage's images do) that is the plain difference used here.
+    """
+    found: dict[datetime, dict[str, Any]] = {}
+    dates = run_dates(schedule)
+    previous: datetime | None = None
+    current = next(dates, None)
+    while current is not None and len(found) < len(wanted):
+        following = next(dates, None)
+        if current in wanted:
+            found[current] = _variables_of(current, previous, following)
+        previous, current = current, following
+    return found
+
+
+def _variables_of(date: datetime, before: datetime | None, after: datetime | None) -> dict[str, Any]:
+    end: datetime | None = None
+    seconds: float | None = None
+    previous: datetime | None = None
+    if after is not None:
+        end = after
+        seconds = (after - date).total_seconds()
+    elif before is not None:
+        previous = before
+        seconds = (date - before).total_seconds()
+        end = date + timedelta(seconds=seconds)
+    if previous is None and seconds:
+        previous = date - timedelta(seconds=seconds)
+    return {
+        "ds": date.strftime("%Y-%m-%d"),
+        "execution_date": _naive_iso(date),
+        "hr": date.strftime("%H"),
+        "interval_end_datetime": None if end is None else _naive_iso(end),
+        "interval_seconds": seconds,
+        "interval_start_datetime": _naive_iso(date),
+        "interval_start_datetime_previous": None if previous is None else _naive_iso(previous),
+    }
+
+
+def _naive_iso(value: datetime) -> str:
+    """Mage's form inside run variables: ISO with a `T`, no offset (its datetimes are naive UTC)."""
+    return value.replace(tzinfo=None).isoformat()
 
 
 def fixed_step(schedule: Schedule) -> timedelta | None:
