@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.cookies import CookieError, SimpleCookie
@@ -26,25 +27,77 @@ from backfill_sync.models import MAGE_PUBLIC_API_KEY
 JWT_SECRET = b"materia"  # Mage's default JWT_SECRET
 TOKEN_LIFETIME = timedelta(seconds=2592000)  # MAGE_ACCESS_TOKEN_EXPIRY_TIME default: 30 days
 
-# What BackfillPolicy lets a non-owner write and query (mage-api.md §5.1).
-_WRITABLE = {
-    "create": ("name",),
-    "update": (
-        "block_uuid",
-        "end_datetime",
-        "interval_type",
-        "interval_units",
-        "name",
-        "settings",
-        "start_datetime",
-        "status",
-        "variables",
-    ),
-}
-_QUERYABLE = {
-    "detail": ("include_preview_runs", "include_run_count"),
-    "list": ("include_run_count", "pipeline_uuid"),
-}
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a Mage resource policy lets a non-owner do: Viewers read; Editors also write, but only the
+    listed attributes and query parameters (the owner skips these checks, BasePolicy)."""
+
+    resource: str
+    writable: Mapping[str, tuple[str, ...]]
+    queryable: Mapping[str, tuple[str, ...]]
+
+
+BACKFILLS = Policy(  # BackfillPolicy (mage-api.md §5.1)
+    "backfills",
+    writable={
+        "create": ("name",),
+        "update": (
+            "block_uuid",
+            "end_datetime",
+            "interval_type",
+            "interval_units",
+            "name",
+            "settings",
+            "start_datetime",
+            "status",
+            "variables",
+        ),
+    },
+    queryable={
+        "detail": ("include_preview_runs", "include_run_count"),
+        "list": ("include_run_count", "pipeline_uuid"),
+    },
+)
+PIPELINE_RUNS = Policy(  # PipelineRunPolicy
+    "pipeline_runs",
+    writable={
+        "create": (
+            "backfill_id",
+            "event_variables",
+            "execution_date",
+            "pipeline_schedule_id",
+            "pipeline_uuid",
+            "variables",
+        ),
+        "update": ("from_block_uuid", "pipeline_run_action", "status"),
+    },
+    queryable={
+        "list": (
+            "backfill_id",
+            "disable_retries_grouping",
+            "end_timestamp",
+            "global_data_product_uuid",
+            "include_all_pipeline_schedules",
+            "include_pipeline_tags",
+            "include_pipeline_type",
+            "include_pipeline_uuids",
+            "order_by[]",
+            "pipeline_tag[]",
+            "pipeline_type",
+            "pipeline_uuid",
+            "pipeline_uuid[]",
+            "start_timestamp",
+            "status",
+            "status[]",
+        ),
+    },
+)
+PIPELINE_SCHEDULES = Policy(  # PipelineSchedulePolicy, the part a backfill's trigger needs
+    "pipeline_schedules",
+    writable={"update": ("description", "name", "settings", "status", "variables")},
+    queryable={"detail": ("global_data_product_uuid", "order_by")},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,23 +233,34 @@ def require_anonymous(identity: Identity, action: str) -> None:
         raise forbidden(f"Public access for {action} only, invalid scope.")
 
 
-def authorize_backfills(
-    identity: Identity, action: str, query: dict[str, list[str]], payload: dict[str, Any] | None = None
+def authorize(
+    identity: Identity,
+    policy: Policy,
+    action: str,
+    query: dict[str, list[str]],
+    payload: dict[str, Any] | None = None,
 ) -> None:
-    """BackfillPolicy: actions by role, then query parameters, then written attributes (non-owners)."""
+    """A policy's checks in Mage's order: actions by role, then query parameters, then written keys."""
     require_user(identity, action)
     if identity.privileged or identity.user is None:
         return
     if identity.user.role == "Viewer" and action in ("create", "update", "delete"):
-        raise forbidden(f"Unauthorized operation {action} on backfills, failed condition.")
-    allowed_query = _QUERYABLE.get(action, ())
+        raise forbidden(f"Unauthorized operation {action} on {policy.resource}, failed condition.")
+    allowed_query = policy.queryable.get(action, ())
     for key, values in query.items():
         if key.startswith("_") or key == "api_key" or key in allowed_query:
             continue
         raise forbidden(
-            f"Query parameter {key} of value {values!r} is not permitted on {action} operation for backfills."
+            f"Query parameter {key} of value {values!r} is not permitted on {action} operation "
+            f"for {policy.resource}."
         )
-    writable = _WRITABLE.get(action, ())
+    writable = policy.writable.get(action, ())
     for key in payload or {}:
         if key not in writable:
-            raise forbidden(f"write of {key} on {action} is disabled for backfills.")
+            raise forbidden(f"write of {key} on {action} is disabled for {policy.resource}.")
+
+
+def authorize_backfills(
+    identity: Identity, action: str, query: dict[str, list[str]], payload: dict[str, Any] | None = None
+) -> None:
+    authorize(identity, BACKFILLS, action, query, payload)

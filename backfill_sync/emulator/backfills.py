@@ -173,7 +173,7 @@ def apply_update(ctx: Context, row: BackfillRow, payload: dict[str, Any]) -> Non
     status = payload.get("status")
     if "status" in payload and status != row.status:
         if status == "initial":
-            start_backfill(ctx.store, row, ctx.run_seconds)
+            start_backfill(ctx.store, row)
             return
         if status == "cancelled":
             cancel_backfill(ctx.store, row)

@@ -1,4 +1,4 @@
-"""What every API handler gets: the store, who is asking, and how the emulator was configured."""
+"""What every API handler gets: the store and who is asking."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from backfill_sync.emulator.state import PipelineRow, Store
 class Context:
     store: Store
     identity: Identity
-    run_seconds: float  # 0: runs never complete on their own
 
     def pipeline(self, uuid: str) -> PipelineRow:
         """The parent pipeline of a nested route; a missing one is Mage's 500, not a 404."""

@@ -1,4 +1,4 @@
-"""The emulator's own `/_emulator/...` endpoints: faults, request log, run completion, reset."""
+"""The emulator's own `/_emulator/...` endpoints: faults, request log, run outcomes, executions, reset."""
 
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ def handle_control(request: Request, store: Store, faults: FaultBook, log: Reque
             return Response(200, {"requests": log.snapshot()})
         if action == ("POST", "runs/complete"):
             return _complete_runs(store, _json(request))
+        if action == ("POST", "runs/outcomes"):
+            return _set_outcomes(store, _json(request))
+        if action == ("GET", "executions"):
+            return _executions(store)
         if action == ("POST", "reset"):
             store.clear_runs_and_backfills()
             faults.clear()
@@ -72,10 +76,45 @@ def _complete_runs(store: Store, spec: Any) -> Response:
     if not isinstance(spec, dict) or not isinstance(spec.get("backfill_id"), int):
         raise ValueError("backfill_id (an integer) is required")
     status = spec.get("status", "completed")
-    if status not in ("completed", "failed"):
-        raise ValueError("status must be completed or failed")
-    changed = finish_runs(store, spec["backfill_id"], status)
+    if status not in ("completed", "failed", "auto"):
+        raise ValueError("status must be completed, failed or auto (as runs/outcomes says per date)")
+    dates = spec.get("dates")
+    if dates is not None and (not isinstance(dates, list) or not all(isinstance(d, str) for d in dates)):
+        raise ValueError("dates must be a list of dates or datetimes (YYYY-MM-DD[ HH:MM:SS])")
+    try:
+        only = None if dates is None else {datetime.fromisoformat(date) for date in dates}
+    except ValueError as exc:
+        raise ValueError(f"dates: {exc}") from None
+    changed = finish_runs(store, spec["backfill_id"], None if status == "auto" else status, only)
     return Response(200, {"ok": True, "runs": changed})
+
+
+def _set_outcomes(store: Store, spec: Any) -> Response:
+    """`{"pipeline_uuid": P, "fail_dates": ["2024-01-03", ...]}`: from now on, runs of pipeline P for
+    these execution dates fail when they finish; the others complete. `[]` lets every date succeed."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("pipeline_uuid"), str):
+        raise ValueError("pipeline_uuid (a string) is required")
+    dates = spec.get("fail_dates", [])
+    if not isinstance(dates, list) or not all(isinstance(date, str) for date in dates):
+        raise ValueError("fail_dates must be a list of dates or datetimes (YYYY-MM-DD[ HH:MM:SS])")
+    try:
+        failing = {datetime.fromisoformat(date) for date in dates}
+    except ValueError as exc:
+        raise ValueError(f"fail_dates: {exc}") from None
+    with store.lock:
+        store.fail_dates[spec["pipeline_uuid"]] = failing
+    return Response(200, {"ok": True})
+
+
+def _executions(store: Store) -> Response:
+    """How many times each (pipeline, execution date) really ran its block, in date order."""
+    with store.lock:
+        counted = sorted(store.executions.items(), key=lambda item: (str(item[0][0]), str(item[0][1])))
+    rows = [
+        {"pipeline_uuid": pipeline, "execution_date": str(date) if date else None, "count": count}
+        for (pipeline, date), count in counted
+    ]
+    return Response(200, {"executions": rows})
 
 
 def pipeline_named_by(request: Request) -> str | None:

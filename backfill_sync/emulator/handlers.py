@@ -1,4 +1,4 @@
-"""The resources around backfills: sessions, pipelines and blocks, pipeline runs, status."""
+"""The resources around backfills: sessions, pipelines and blocks, status."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from typing import Any
 
 from backfill_sync.emulator.apierrors import LOGIN_FAILED, ServerError, not_found
 from backfill_sync.emulator.auth import issue_token, require_anonymous, require_user
-from backfill_sync.emulator.backfills import page_of
 from backfill_sync.emulator.context import Context
-from backfill_sync.emulator.presenters import present_pipeline, present_run, present_user
+from backfill_sync.emulator.presenters import present_pipeline, present_user
 from backfill_sync.emulator.state import PipelineRow
 from backfill_sync.emulator.values import format_datetime
 from backfill_sync.emulator.wire import Request, Response, ok
@@ -110,26 +109,3 @@ def create_block(ctx: Context, request: Request, uuid: str) -> Response:
     with ctx.store.lock:
         pipeline.blocks.append(block)
     return ok({"block": block, "metadata": None})
-
-
-def list_pipeline_runs(ctx: Context, request: Request) -> Response:
-    require_user(ctx.identity, "list")
-    limit, offset = page_of(request)
-    backfill_id = request.first("backfill_id")
-    pipeline_uuid = request.first("pipeline_uuid")
-    with ctx.store.lock:
-        runs = [
-            run
-            for run in ctx.store.runs.values()
-            if (backfill_id is None or str(run.backfill_id) == backfill_id)
-            and (pipeline_uuid is None or run.pipeline_uuid == pipeline_uuid)
-        ]
-        runs.sort(key=lambda run: run.id, reverse=True)
-        start = max(offset, 0)
-        fetched = runs[start : start + max(limit + 1, 0)]
-        has_next = len(fetched) > limit
-        items = [
-            present_run(run, ctx.store.schedule_tokens.get(run.pipeline_schedule_id or 0))
-            for run in fetched[: max(limit, 0)]
-        ]
-    return ok({"pipeline_runs": items, "metadata": {"count": len(runs), "next": has_next}})

@@ -13,7 +13,7 @@ from backfill_sync.emulator.runs import (
     run_variables,
     total_run_count,
 )
-from backfill_sync.emulator.state import BackfillRow, PipelineRow, RunRow, Store, User
+from backfill_sync.emulator.state import BackfillRow, PipelineRow, RunRow, Store, TriggerRow, User
 from backfill_sync.emulator.values import format_datetime, read_interval_type
 
 
@@ -64,8 +64,8 @@ def preview_slice(row: BackfillRow, limit: int, offset: int) -> list[dict[str, A
     return run_variables(window)[start - first :][:size]
 
 
-def present_run(run: RunRow, schedule_token: str | None) -> dict[str, Any]:
-    """PipelineRunPresenter on a list, keys in the order real Mage 0.9.80 answered."""
+def present_run_record(run: RunRow) -> dict[str, Any]:
+    """`PipelineRun.to_dict()`: the 15 columns, as a create or an update answers them."""
     return {
         "backfill_id": run.backfill_id,
         "completed_at": format_datetime(run.completed_at),
@@ -82,15 +82,74 @@ def present_run(run: RunRow, schedule_token: str | None) -> dict[str, Any]:
         "status": run.status,
         "updated_at": format_datetime(run.updated_at),
         "variables": run.variables,
+    }
+
+
+def present_run_detail(run: RunRow) -> dict[str, Any]:
+    """The detail route: the 15 columns plus `block_runs` (mage-runs-api.md §4.8)."""
+    return {**present_run_record(run), "block_runs": []}
+
+
+def present_run_basic(run: RunRow) -> dict[str, Any]:
+    """`_format=with_basic_details`: only the date, the id and the status, on lists and details."""
+    return {"execution_date": format_datetime(run.execution_date), "id": run.id, "status": run.status}
+
+
+def present_run(run: RunRow, trigger: TriggerRow | None) -> dict[str, Any]:
+    """PipelineRunPresenter on a list, keys in the order real Mage 0.9.80 answered."""
+    return {
+        **present_run_record(run),
         "block_runs": [],
         "block_runs_count": 0,
         "completed_block_runs_count": 0,
-        "pipeline_schedule_name": run.pipeline_schedule_name,
-        "pipeline_schedule_token": schedule_token,
+        "pipeline_schedule_name": None if trigger is None else trigger.name,
+        "pipeline_schedule_token": None if trigger is None else trigger.token,
         "pipeline_schedule_type": None,
         "pipeline_tags": None,
         "pipeline_type": None,
         "repo_path": None,
+    }
+
+
+def present_trigger(trigger: TriggerRow) -> dict[str, Any]:
+    """A PipelineSchedule as its detail route answers it (a backfill's trigger, measured on 0.9.80)."""
+    return {
+        "created_at": format_datetime(trigger.created_at),
+        "description": None,
+        "global_data_product_uuid": None,
+        "id": trigger.id,
+        "last_enabled_at": format_datetime(trigger.last_enabled_at),
+        "name": trigger.name,
+        "pipeline_uuid": trigger.pipeline_uuid,
+        "repo_path": None,
+        "schedule_interval": "@once",
+        "schedule_type": None,
+        "settings": trigger.settings,
+        "sla": None,
+        "start_time": format_datetime(trigger.created_at),
+        "status": trigger.status,
+        "token": trigger.token,
+        "updated_at": format_datetime(trigger.updated_at),
+        "variables": trigger.variables,
+        "event_matchers": [],
+        "next_pipeline_run_date": None,
+        "tags": [],
+    }
+
+
+def present_project(version: str, with_version: bool) -> dict[str, Any]:
+    """`GET /api/projects`: a user token sees the version; an api key alone only the features."""
+    features = {"add_new_block_v2": None, "command_center": None, "interactions": None}
+    if not with_version:
+        return {"features": features}
+    return {
+        "features": features,
+        "help_improve_mage": False,
+        "latest_version": version,
+        "name": "emulator",
+        "project_uuid": "00000000000000000000000000000000",
+        "repo_path": "/emulator",
+        "version": version,
     }
 
 

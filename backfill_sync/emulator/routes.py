@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from backfill_sync.emulator import backfills, handlers
+from backfill_sync.emulator import backfills, handlers, pipeline_runs
 from backfill_sync.emulator.apierrors import AuthFailure, HandledError, ServerError
 from backfill_sync.emulator.auth import authenticate
 from backfill_sync.emulator.context import Context
@@ -65,11 +65,27 @@ ROUTES = (
         PUT=lambda c, r, p: backfills.update_backfill(c, r, None, p["id"]),
         DELETE=lambda c, r, p: backfills.delete_backfill(c, r, None, p["id"]),
     ),
-    _route("/api/pipeline_runs", GET=lambda c, r, p: handlers.list_pipeline_runs(c, r)),
+    _route("/api/pipeline_runs", GET=lambda c, r, p: pipeline_runs.list_pipeline_runs(c, r)),
+    _route(
+        f"/api/pipeline_runs/{_ID}",
+        GET=lambda c, r, p: pipeline_runs.show_pipeline_run(c, r, p["id"]),
+        PUT=lambda c, r, p: pipeline_runs.update_pipeline_run(c, r, p["id"]),
+    ),
+    _route(
+        f"/api/pipeline_schedules/{_ID}",
+        GET=lambda c, r, p: pipeline_runs.show_pipeline_schedule(c, r, p["id"]),
+        PUT=lambda c, r, p: pipeline_runs.update_pipeline_schedule(c, r, p["id"]),
+    ),
+    _route(
+        f"/api/pipeline_schedules/{_ID}/pipeline_runs",
+        GET=lambda c, r, p: pipeline_runs.list_pipeline_runs(c, r, p["id"]),
+        POST=lambda c, r, p: pipeline_runs.create_pipeline_run(c, r, p["id"]),
+    ),
+    _route("/api/projects", GET=lambda c, r, p: pipeline_runs.list_projects(c, r)),
 )
 
 
-def handle_api(request: Request, store: Store, *, auth_on: bool, run_seconds: float) -> Response:
+def handle_api(request: Request, store: Store, *, auth_on: bool) -> Response:
     """One Mage API request, start to finish. Never raises for anything Mage would answer."""
     route, params = match_route(request.path)
     if route is None:
@@ -79,7 +95,7 @@ def handle_api(request: Request, store: Store, *, auth_on: bool, run_seconds: fl
         return Response(405, b"")  # tornado's answer, e.g. to PATCH
     try:
         identity = authenticate(request, store, auth_on)
-        return handler(Context(store, identity, run_seconds), request, params)
+        return handler(Context(store, identity), request, params)
     except AuthFailure as failure:
         return Response(
             401, {"error": {"code": 401, "message": failure.message, "type": failure.type}, "status": 200}

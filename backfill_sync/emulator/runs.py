@@ -1,14 +1,14 @@
-"""Backfill run dates and pipeline runs as Mage's backfills service builds, starts and cancels them."""
+"""Backfill run dates and pipeline runs as Mage's backfills service and scheduler build, start, finish,
+retry and cancel them (mage-api.md §4.6, mage-runs-api.md §4.9-4.13)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backfill_sync.emulator.apierrors import ServerError
-from backfill_sync.emulator.state import BackfillRow, RunRow, Store
+from backfill_sync.emulator.state import BackfillRow, RunRow, Store, TriggerRow
 from backfill_sync.emulator.values import now_utc, now_utc_seconds, read_interval_type
 from backfill_sync.models import Schedule
 from backfill_sync.schedule import count_runs, run_dates
@@ -130,124 +130,211 @@ def run_variables(dates: list[datetime]) -> list[dict[str, Any]]:
 def run_status_counts(store: Store, row: BackfillRow) -> dict[str, int]:
     """Counted once per execution date, from the latest run of that date (Backfill model property)."""
     counts: dict[str, int] = {}
-    seen: set[datetime | None] = set()
-    runs = sorted(store.runs_of(row.id), key=lambda r: (r.execution_date or datetime.min, r.id), reverse=True)
-    for run in runs:
-        if run.execution_date not in seen:
-            counts[run.status] = counts.get(run.status, 0) + 1
-            seen.add(run.execution_date)
+    for run in latest_runs(store.runs_of(row.id)):
+        counts[run.status] = counts.get(run.status, 0) + 1
     return counts
 
 
-def start_backfill(store: Store, row: BackfillRow, run_seconds: float) -> None:
-    """PUT status "initial": one run per date now; nothing at all when there are no dates."""
-    with store.lock:
-        variables_list = run_variables(list(build_dates(row)))
-        if variables_list:
-            if row.pipeline_schedule_id is None:
-                row.pipeline_schedule_id = store.new_schedule_id()
-            _create_runs(store, row, variables_list, run_seconds)
-        row.started_at = now_utc()
-        row.status = "initial"
-        row.updated_at = now_utc_seconds()
-
-
-def _create_runs(
-    store: Store, row: BackfillRow, variables_list: list[dict[str, Any]], run_seconds: float
-) -> None:
-    now = now_utc_seconds()
-    deadline = time.monotonic() + run_seconds if run_seconds > 0 else None
-    base = row.variables if isinstance(row.variables, dict) else {}
-    for variables in variables_list:
-        run = RunRow(
-            id=store.new_run_id(),
-            backfill_id=row.id,
-            pipeline_uuid=row.pipeline_uuid,
-            pipeline_schedule_id=row.pipeline_schedule_id,
-            pipeline_schedule_name=f"Backfill {row.name}",
-            execution_date=datetime.fromisoformat(variables["execution_date"]),
-            variables={**base, **variables},
-            created_at=now,
-            updated_at=now,
-            complete_after=deadline,
-        )
-        store.runs[run.id] = run
-
-
-def cancel_backfill(store: Store, row: BackfillRow) -> None:
-    """PUT status "cancelled": unfinished runs are cancelled and the status is saved, even when Mage then
-    crashes because the backfill was never started (mage-api.md §6, hazard 5)."""
-    with store.lock:
-        for run in store.runs_of(row.id):
-            if run.status not in FINISHED:
-                set_run_status(run, "cancelled")
-        row.status = "cancelled"
-        row.updated_at = now_utc_seconds()
-        if row.pipeline_schedule_id is None:
-            raise ServerError("'NoneType' object has no attribute 'update'", "AttributeError")
-
-
-def set_run_status(run: RunRow, status: str) -> None:
-    run.status = status
-    run.updated_at = now_utc_seconds()
-    if status == "running" and run.started_at is None:
-        run.started_at = now_utc()
-    if status in ("completed", "failed"):
-        run.completed_at = now_utc()
-
-
-def settle_backfill(store: Store, row: BackfillRow) -> None:
-    """The scheduler's view: initial → running once a run runs; → completed when every latest run per
-    date completed (sets completed_at); → failed when one failed (failed_at stays null, like Mage)."""
-    with store.lock:
-        if row.status not in ("initial", "running"):
-            return
-        latest = _latest_runs(store, row)
-        if not latest:
-            return
-        statuses = [run.status for run in latest]
-        if all(status == "completed" for status in statuses):
-            row.status = "completed"
-            row.completed_at = now_utc()
-        elif "failed" in statuses:
-            row.status = "failed"
-        elif row.status == "initial" and "running" in statuses:
-            row.status = "running"
-        else:
-            return
-        row.updated_at = now_utc_seconds()
-
-
-def _latest_runs(store: Store, row: BackfillRow) -> list[RunRow]:
+def latest_runs(runs: list[RunRow]) -> list[RunRow]:
+    """The run with the highest id of each execution date."""
     latest: dict[datetime | None, RunRow] = {}
-    for run in store.runs_of(row.id):
+    for run in runs:
         kept = latest.get(run.execution_date)
         if kept is None or run.id > kept.id:
             latest[run.execution_date] = run
     return list(latest.values())
 
 
-def finish_runs(store: Store, backfill_id: int, status: str) -> int:
-    """Test control: complete or fail every unfinished run of one backfill; returns how many."""
+def start_backfill(store: Store, row: BackfillRow) -> None:
+    """PUT status "initial": the trigger (made once), one run per date now, the trigger made active.
+    Nothing is created when there are no dates, yet the status is saved."""
+    with store.lock:
+        variables_list = run_variables(list(build_dates(row)))
+        if variables_list:
+            trigger = store.triggers.get(row.pipeline_schedule_id or 0)
+            if trigger is None:
+                trigger = store.insert_trigger(
+                    f"Backfill {row.name}", row.pipeline_uuid, row.variables, row.settings
+                )
+                row.pipeline_schedule_id = trigger.id
+            base = row.variables if isinstance(row.variables, dict) else {}
+            for variables in variables_list:
+                add_run(
+                    store,
+                    trigger,
+                    row.id,
+                    datetime.fromisoformat(variables["execution_date"]),
+                    {**base, **variables},
+                )
+            set_trigger_status(trigger, "active")
+        row.started_at = now_utc()
+        row.status = "initial"
+        row.updated_at = now_utc_seconds()
+
+
+def add_run(
+    store: Store,
+    trigger: TriggerRow,
+    backfill_id: int | None,
+    execution_date: datetime | None,
+    variables: dict[str, Any],
+) -> RunRow:
+    now = now_utc_seconds()
+    run = RunRow(
+        id=store.new_run_id(),
+        backfill_id=backfill_id,
+        pipeline_uuid=trigger.pipeline_uuid,
+        pipeline_schedule_id=trigger.id,
+        execution_date=execution_date,
+        variables=variables,
+        created_at=now,
+        updated_at=now,
+    )
+    store.runs[run.id] = run
+    return run
+
+
+def set_trigger_status(trigger: TriggerRow, status: str) -> None:
+    if status == "active" and trigger.status != "active":
+        trigger.last_enabled_at = now_utc()
+    trigger.status = status
+    trigger.updated_at = now_utc_seconds()
+
+
+def cancel_backfill(store: Store, row: BackfillRow) -> None:
+    """PUT status "cancelled": unfinished runs are cancelled, the trigger made inactive, and the status is
+    saved, even when Mage then crashes because the backfill was never started (mage-api.md §6, hazard 5)."""
+    with store.lock:
+        for run in store.runs_of(row.id):
+            if run.status not in FINISHED:
+                set_run_status(run, "cancelled")
+        row.status = "cancelled"
+        row.updated_at = now_utc_seconds()
+        trigger = store.triggers.get(row.pipeline_schedule_id or 0)
+        if trigger is None:
+            raise ServerError("'NoneType' object has no attribute 'update'", "AttributeError")
+        set_trigger_status(trigger, "inactive")
+
+
+def set_run_status(run: RunRow, status: str) -> None:
+    run.status = status
+    run.updated_at = now_utc_seconds()
+    if status == "completed":
+        run.completed_at = now_utc()
+    if status in FINISHED:
+        run.finish_after = None
+
+
+def retry_run(run: RunRow) -> None:
+    """`retry_blocks`: the run's unfinished blocks go back to initial and the run to running; the
+    scheduler executes them at its next tick. A completed run executes nothing, and a run whose retry is
+    pending or executing is not executed twice (mage-runs-api.md §4.11)."""
+    run.updated_at = now_utc_seconds()
+    if run.status == "running":
+        return
+    run.execute = run.status != "completed"
+    run.status = "running"
+    run.pending = True
+    run.finish_after = None
+
+
+def cancel_run(run: RunRow) -> None:
+    """`status: cancelled` on one run: only initial and running runs stop; the backfill is not told."""
+    if run.status in ("initial", "running"):
+        set_run_status(run, "cancelled")
+
+
+def advance_runs(store: Store, now: float, run_seconds: float) -> None:
+    """One scheduler tick: start the runs of active triggers, execute pending retries (whatever the
+    trigger), and finish the executions that are due."""
+    with store.lock:
+        for run in list(store.runs.values()):
+            if _due_to_begin(store, run):
+                _begin(store, run, now, run_seconds)
+            elif run.status == "running" and run.finish_after is not None and now >= run.finish_after:
+                finish_run(store, run, _outcome(store, run))
+
+
+def _due_to_begin(store: Store, run: RunRow) -> bool:
+    if run.status == "running":
+        return run.pending
+    trigger = store.trigger_of(run)
+    return run.status == "initial" and trigger is not None and trigger.status == "active"
+
+
+def _begin(store: Store, run: RunRow, now: float, run_seconds: float) -> None:
+    if run.status == "initial":
+        run.started_at = now_utc()
+        set_run_status(run, "running")
+    run.pending = False
+    if run.execute:
+        _count_execution(store, run)
+    # run_seconds 0: executions end only when a test finishes them; one that runs nothing ends at once.
+    run.finish_after = now + run_seconds if run_seconds > 0 else (now if not run.execute else None)
+    row = _backfill_of(store, run)
+    if row is not None and row.status == "initial":
+        row.status = "running"
+        row.updated_at = now_utc_seconds()
+
+
+def _count_execution(store: Store, run: RunRow) -> None:
+    key = (run.pipeline_uuid, run.execution_date)
+    store.executions[key] = store.executions.get(key, 0) + 1
+
+
+def _outcome(store: Store, run: RunRow) -> str:
+    if not run.execute:
+        return "completed"
+    failing = store.fail_dates.get(run.pipeline_uuid or "", set())
+    return "failed" if run.execution_date in failing else "completed"
+
+
+def finish_run(store: Store, run: RunRow, status: str) -> None:
+    """A run ends; the backfill follows as Mage's scheduler moves it: `failed` as soon as one latest run
+    failed (even while others still run, and without failed_at), `completed` (with completed_at, and the
+    trigger made inactive) once every latest run of the trigger completed. Nothing else moves it, so one
+    cancelled run leaves it `running` for good (mage-runs-api.md §4.9, §6.10-11)."""
+    set_run_status(run, status)
+    run.pending = False
+    run.execute = True
+    row = _backfill_of(store, run)
+    trigger = store.trigger_of(run)
+    if row is None or trigger is None:
+        return
+    latest = latest_runs([r for r in store.runs.values() if r.pipeline_schedule_id == trigger.id])
+    if status == "completed" and all(r.status == "completed" for r in latest):
+        row.status = "completed"
+        row.completed_at = now_utc()
+        row.updated_at = now_utc_seconds()
+        set_trigger_status(trigger, "inactive")
+    elif status == "failed" and any(r.status == "failed" for r in latest):
+        row.status = "failed"
+        row.updated_at = now_utc_seconds()
+
+
+def _backfill_of(store: Store, run: RunRow) -> BackfillRow | None:
+    """`schedule.backfills[0]`: the backfill that owns the run's trigger."""
+    if run.pipeline_schedule_id is None:
+        return None
+    return next(
+        (row for row in store.backfills.values() if row.pipeline_schedule_id == run.pipeline_schedule_id),
+        None,
+    )
+
+
+def finish_runs(
+    store: Store, backfill_id: int, status: str | None, dates: set[datetime] | None = None
+) -> int:
+    """Test control: finish the unfinished runs of one backfill now (of some dates, or all), completed,
+    failed, or as the failing dates say when `status` is None; returns how many. A run that had not
+    begun executing counts as executed once."""
     with store.lock:
         changed = 0
-        for run in store.runs_of(backfill_id):
-            if run.status not in FINISHED:
-                set_run_status(run, status)
-                changed += 1
-        row = store.backfills.get(backfill_id)
-        if row is not None:
-            settle_backfill(store, row)
+        for run in sorted(store.runs_of(backfill_id), key=lambda r: r.id):
+            if run.status in FINISHED or (dates is not None and run.execution_date not in dates):
+                continue
+            if run.execute and (run.status == "initial" or run.pending):
+                _count_execution(store, run)
+            finish_run(store, run, status or _outcome(store, run))
+            changed += 1
         return changed
-
-
-def advance_runs(store: Store, now: float) -> None:
-    """One scheduler tick: pick up new runs, complete the ones whose time has come, settle backfills."""
-    with store.lock:
-        for run in store.runs.values():
-            if run.status == "initial":
-                set_run_status(run, "running")
-            if run.status == "running" and run.complete_after is not None and now >= run.complete_after:
-                set_run_status(run, "completed")
-        for row in list(store.backfills.values()):
-            settle_backfill(store, row)

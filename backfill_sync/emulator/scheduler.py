@@ -10,9 +10,10 @@ from backfill_sync.emulator.state import Store
 
 
 class Scheduler:
-    def __init__(self, store: Store, tick_seconds: float = 0.2) -> None:
+    def __init__(self, store: Store, tick_seconds: float = 0.2, run_seconds: float = 2.0) -> None:
         self._store = store
         self._tick = tick_seconds
+        self._run_seconds = run_seconds
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="emulator-scheduler", daemon=True)
 
@@ -26,4 +27,4 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stopping.wait(self._tick):
-            advance_runs(self._store, time.monotonic())
+            advance_runs(self._store, time.monotonic(), self._run_seconds)

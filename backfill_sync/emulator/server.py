@@ -28,7 +28,7 @@ class EmulatorConfig:
     port: int = 0  # 0: any free port
     pipelines: tuple[str, ...] = ()
     auth_on: bool = True  # like Mage 0.9.80's REQUIRE_USER_AUTHENTICATION default
-    run_seconds: float = 2.0  # a run completes this long after it was created; 0: never on its own
+    run_seconds: float = 2.0  # a run's execution takes this long once the scheduler starts it; 0: forever
     tick_seconds: float = 0.2
     host: str = "127.0.0.1"
 
@@ -43,7 +43,7 @@ class EmulatorServer:
         self.log = RequestLog()
         self._httpd = _HTTPServer((config.host, config.port), _Handler)
         self._httpd.emulator = self
-        self._scheduler = Scheduler(self.store, config.tick_seconds)
+        self._scheduler = Scheduler(self.store, config.tick_seconds, config.run_seconds)
         self._thread = threading.Thread(target=self._serve_forever, name="emulator-http", daemon=True)
 
     @property
@@ -85,9 +85,7 @@ class EmulatorServer:
         return self._answer_with_fault(request, fault)
 
     def _answer(self, request: Request) -> Response:
-        return handle_api(
-            request, self.store, auth_on=self.config.auth_on, run_seconds=self.config.run_seconds
-        )
+        return handle_api(request, self.store, auth_on=self.config.auth_on)
 
     def _answer_with_fault(self, request: Request, fault: Fault) -> Response | None:
         if fault.kind == "drop_before":

@@ -48,20 +48,38 @@ class BackfillRow:
 
 
 @dataclass
+class TriggerRow:
+    """A PipelineSchedule. A backfill's own trigger is `@once` with no schedule type; Mage's scheduler
+    starts the `initial` runs of active triggers only (mage-runs-api.md §4.13, §6.12)."""
+
+    id: int
+    name: str
+    pipeline_uuid: str | None
+    token: str
+    created_at: datetime
+    updated_at: datetime
+    status: str = "active"
+    last_enabled_at: datetime | None = None
+    variables: Any = None
+    settings: Any = None
+
+
+@dataclass
 class RunRow:
     id: int
     backfill_id: int | None
     pipeline_uuid: str | None
     pipeline_schedule_id: int | None
-    pipeline_schedule_name: str
     execution_date: datetime | None
     variables: dict[str, Any]
     created_at: datetime
     updated_at: datetime
-    complete_after: float | None  # monotonic deadline, None = only the control endpoint completes it
     status: str = "initial"
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    finish_after: float | None = None  # monotonic deadline of the execution under way, if it ends alone
+    pending: bool = False  # a retry waits for the scheduler's next tick to execute
+    execute: bool = True  # whether that execution runs the block (a retry of a completed run does not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +118,8 @@ class Store:
         self.users: tuple[User, ...] = DEFAULT_USERS
         self.tokens: dict[str, Token] = {}
         self.not_found_message = RECORD_NOT_FOUND
+        # Dates whose runs fail when they finish, per pipeline (the `/_emulator/runs/outcomes` control).
+        self.fail_dates: dict[str, set[datetime]] = {}
         self.roles_created_at = now_utc_seconds()  # Mage makes its default roles on first start
         for uuid in pipelines:
             self.pipelines[uuid] = PipelineRow(uuid=uuid, name=uuid, type="python")
@@ -112,8 +132,10 @@ class Store:
             self._backfill_ids = itertools.count(1)
             self._run_ids = itertools.count(1)
             self._schedule_ids = itertools.count(1)
-            self.schedule_tokens: dict[int, str] = {}
+            self.triggers: dict[int, TriggerRow] = {}
             self._seq = itertools.count(1)
+            # How often each (pipeline, execution date) really ran its block: what a duplicate costs.
+            self.executions: dict[tuple[str | None, datetime | None], int] = {}
 
     def insert_backfill(self, pipeline_uuid: str | None, fields: dict[str, Any]) -> BackfillRow:
         with self.lock:
@@ -157,11 +179,27 @@ class Store:
     def new_run_id(self) -> int:
         return next(self._run_ids)
 
-    def new_schedule_id(self) -> int:
+    def insert_trigger(
+        self, name: str, pipeline_uuid: str | None, variables: Any, settings: Any
+    ) -> TriggerRow:
         """A new trigger; like Mage's PipelineSchedule it gets a random hex token of its own."""
-        schedule_id = next(self._schedule_ids)
-        self.schedule_tokens[schedule_id] = uuid4().hex
-        return schedule_id
+        with self.lock:
+            now = now_utc_seconds()
+            trigger = TriggerRow(
+                id=next(self._schedule_ids),
+                name=name,
+                pipeline_uuid=pipeline_uuid,
+                token=uuid4().hex,
+                created_at=now,
+                updated_at=now,
+                variables=variables,
+                settings=settings,
+            )
+            self.triggers[trigger.id] = trigger
+            return trigger
+
+    def trigger_of(self, run: RunRow) -> TriggerRow | None:
+        return self.triggers.get(run.pipeline_schedule_id or 0)
 
     def runs_of(self, backfill_id: int) -> list[RunRow]:
         with self.lock:
