@@ -39,6 +39,18 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class Trigger:
+    """The trigger (PipelineSchedule) a backfill's runs belong to; Mage starts runs only while active."""
+
+    id: int
+    status: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     """How a backfill's window stands, on the latest run of each of its dates."""
 

@@ -12,6 +12,7 @@ from typing import Any
 from backfill_sync.datetimes import format_for_mage, parse_mage_datetime
 from backfill_sync.errors import ApiError
 from backfill_sync.models import BackfillFields, JsonObject, LiveBackfill, RunCounts
+from backfill_sync.runs import Run, Trigger
 
 _DATETIME_KEYS = ("start_datetime", "end_datetime")
 _MISSING_PIPELINE_RE = re.compile(r"Pipeline (?P<uuid>.+) does not exist\.")
@@ -49,6 +50,20 @@ def backfill_from_wire(obj: JsonObject) -> LiveBackfill:
         run_status_counts=_counts(obj.get("run_status_counts")),
         raw=dict(obj),
     )
+
+
+def run_from_wire(obj: JsonObject) -> Run:
+    """A pipeline run from a full or a slim (`with_basic_details`) listing."""
+    return Run(
+        id=int(obj["id"]),
+        execution_date=_datetime(obj.get("execution_date")),
+        status=_text(obj.get("status")) or "",
+        updated_at=_datetime(obj.get("updated_at")),
+    )
+
+
+def trigger_from_wire(obj: JsonObject) -> Trigger:
+    return Trigger(id=int(obj["id"]), status=_text(obj.get("status")))
 
 
 def run_counts_of(backfill: LiveBackfill) -> RunCounts | None:

@@ -54,7 +54,7 @@ def bench_creates(url: str, count: int, latency: float) -> None:
         body = {"name": "one-post", **{key: str(value) for key, value in _schedule().items()}}
         single = timed(
             lambda: [
-                api._call(
+                api.session.call(
                     "POST", f"/api/pipelines/{PIPELINE}/backfills", body={"backfill": body}, repeatable=False
                 )
                 for _ in range(count)

@@ -12,7 +12,8 @@ import pytest
 
 from backfill_sync.client import Backoff, MageClient
 from backfill_sync.errors import ApiError, AuthError, UnknownOutcome
-from backfill_sync.models import BackfillFields, JsonObject
+from backfill_sync.models import BackfillFields, JsonObject, MageConnection
+from backfill_sync.transport import MageSession
 from tests.contract.conftest import Factory, Recorder, fetch
 from tests.contract.servers import MageServer
 
@@ -280,12 +281,17 @@ def test_run_counts_of_many_backfills_are_fetched_once_each(server, made):
 class ArmsAfterFirstPage(MageClient):
     """A client that arms a fault once its first list page is in: rows then move mid-listing."""
 
-    def __init__(self, *args: Any, arm: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, connection: MageConnection, *, arm: Callable[[], None], page_size: int) -> None:
+        super().__init__(connection, page_size=page_size, session=_ArmingSession(connection, arm))
+
+
+class _ArmingSession(MageSession):
+    def __init__(self, connection: MageConnection, arm: Callable[[], None]) -> None:
+        super().__init__(connection)
         self._arm: Callable[[], None] | None = arm
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> JsonObject:
-        answer = super()._call(method, path, **kwargs)
+    def call(self, method: str, path: str, **kwargs: Any) -> JsonObject:
+        answer = super().call(method, path, **kwargs)
         if path == "/api/backfills" and self._arm is not None:
             arm, self._arm = self._arm, None
             arm()
