@@ -6,7 +6,7 @@ their own small client, `MageClient.runs` (run_client.py), over the same session
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -124,6 +124,13 @@ class MageClient:
                 return None
             raise
         return live
+
+    def get_backfills(self, backfill_ids: Sequence[int]) -> dict[int, LiveBackfill | None]:
+        """Several backfills, a few at a time, each with run counts when its schedule is sane."""
+        found = self._session.map(
+            lambda backfill_id: self.get_backfill(backfill_id, include_run_count=True), list(backfill_ids)
+        )
+        return dict(zip(backfill_ids, found, strict=True))
 
     def run_counts(self, backfills: Iterable[LiveBackfill]) -> dict[int, RunCounts]:
         """Run counts of the given backfills whose schedule is sane, fetched a few at a time."""

@@ -12,9 +12,12 @@ from backfill_sync.plan import UNFINISHED_RUN_STATUSES
 from backfill_sync.wire import is_unreadable_row
 
 
-class LiveReader(Protocol):
+class PipelineLister(Protocol):
     def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+
+
+class LiveReader(PipelineLister, Protocol):
     def run_counts(self, backfills: Sequence[LiveBackfill]) -> dict[int, RunCounts]: ...
 
 
@@ -23,14 +26,14 @@ def read_live_state(
 ) -> dict[str, list[LiveBackfill]]:
     """Every live backfill of each manifest's pipeline; unfinished ones carry run counts."""
     check_pipelines_exist(reader, manifests, mage_url=mage_url)
-    live = {m.pipeline_uuid: _list(reader, m, mage_url) for m in manifests}
+    live = {m.pipeline_uuid: list_pipeline(reader, m, mage_url) for m in manifests}
     unfinished = [b for rows in live.values() for b in rows if b.status in UNFINISHED_RUN_STATUSES]
     # Only rows with a sane schedule: run counts of a row with interval_units <= 0 hang Mage (§6).
     counts = reader.run_counts([b for b in unfinished if b.schedule() is not None])
     return {uuid: [_with_counts(b, counts.get(b.id)) for b in rows] for uuid, rows in live.items()}
 
 
-def check_pipelines_exist(reader: LiveReader, manifests: Sequence[Manifest], *, mage_url: str) -> None:
+def check_pipelines_exist(reader: PipelineLister, manifests: Sequence[Manifest], *, mage_url: str) -> None:
     """An unknown pipeline lists as empty in Mage: say so instead of planning creates that would fail."""
     missing = [m for m in manifests if not reader.pipeline_exists(m.pipeline_uuid)]
     if missing:
@@ -40,7 +43,8 @@ def check_pipelines_exist(reader: LiveReader, manifests: Sequence[Manifest], *, 
         )
 
 
-def _list(reader: LiveReader, manifest: Manifest, mage_url: str) -> list[LiveBackfill]:
+def list_pipeline(reader: PipelineLister, manifest: Manifest, mage_url: str) -> list[LiveBackfill]:
+    """The live backfills of a manifest's pipeline; a row Mage cannot read back is named plainly."""
     try:
         return reader.list_backfills(manifest.pipeline_uuid)
     except ApiError as exc:

@@ -119,6 +119,7 @@ class LiveBackfill:
     completed_at: datetime | None = None
     total_run_count: int | None = None
     run_status_counts: dict[str, int] | None = None
+    pipeline_schedule_id: int | None = None  # its trigger, made by the first start
     raw: JsonObject = field(default_factory=dict, compare=False, repr=False)
 
     def schedule(self) -> Schedule | None:

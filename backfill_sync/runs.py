@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 from backfill_sync.models import Schedule
-from backfill_sync.schedule import count_runs, fixed_step, run_dates
+from backfill_sync.schedule import count_runs, fixed_step, next_run_date, run_dates
 
 RunStatus = Literal["initial", "running", "completed", "failed", "cancelled"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
@@ -221,6 +221,17 @@ def window_change(new: Schedule, runs: Iterable[Run]) -> WindowChange:
         )
     )
     return WindowChange(gained=gained, lost=lost)
+
+
+def date_ranges(schedule: Schedule | None, dates: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Dates as runs of consecutive window dates: [(first, last), ...] in order."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for date in sorted(dates):
+        if ranges and schedule is not None and next_run_date(schedule, ranges[-1][1]) == date:
+            ranges[-1] = (ranges[-1][0], date)
+        else:
+            ranges.append((date, date))
+    return ranges
 
 
 def in_window(schedule: Schedule, date: datetime) -> bool:

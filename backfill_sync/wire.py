@@ -48,6 +48,7 @@ def backfill_from_wire(obj: JsonObject) -> LiveBackfill:
         completed_at=_datetime(obj.get("completed_at")),
         total_run_count=_int_or_none(obj.get("total_run_count")),
         run_status_counts=_counts(obj.get("run_status_counts")),
+        pipeline_schedule_id=_int_or_none(obj.get("pipeline_schedule_id")),
         raw=dict(obj),
     )
 

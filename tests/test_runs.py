@@ -14,6 +14,7 @@ import pytest
 from backfill_sync.models import IntervalType, Schedule
 from backfill_sync.runs import (
     Run,
+    date_ranges,
     latest_runs,
     progress_from_counts,
     runs_to_retry,
@@ -318,3 +319,16 @@ def test_run_variables_follow_month_end_drift():
     found = run_variables(window("2024-01-31", "2024-03-29", "month"), {at("2024-02-29")})
     assert found[at("2024-02-29")]["interval_end_datetime"] == "2024-03-29T00:00:00"
     assert found[at("2024-02-29")]["interval_seconds"] == 29 * 86400.0
+
+
+def test_date_ranges_join_consecutive_window_dates():
+    dates = [at(f"2024-01-{d:02d}") for d in (3, 9, 10, 11, 20)]
+    found = [(a.day, b.day) for a, b in date_ranges(window("2024-01-01", "2024-01-31"), dates)]
+    assert found == [(3, 3), (9, 11), (20, 20)]
+    every_other = [
+        (a.day, b.day)
+        for a, b in date_ranges(
+            window("2024-01-01", "2024-01-31", "day", 2), [at("2024-01-03"), at("2024-01-05")]
+        )
+    ]
+    assert every_other == [(3, 5)]

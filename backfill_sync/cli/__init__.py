@@ -14,6 +14,7 @@ from backfill_sync.cli import (
     import_cmd,
     plan_cmd,
     schema_cmd,
+    status_cmd,
     validate_cmd,
 )
 from backfill_sync.cli.output import report_error
@@ -51,6 +52,7 @@ def cli() -> None:
 cli.add_command(validate_cmd.validate)
 cli.add_command(plan_cmd.plan)
 cli.add_command(apply_cmd.apply)
+cli.add_command(status_cmd.status)
 cli.add_command(fmt_cmd.fmt)
 cli.add_command(import_cmd.import_backfills)
 cli.add_command(schema_cmd.schema)

@@ -1,0 +1,222 @@
+"""Backfill statuses (what `status` and `wait` report) as text lines, versioned JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from backfill_sync.datetimes import format_iso
+from backfill_sync.models import JsonObject
+from backfill_sync.render.markdown import escape_markdown
+from backfill_sync.render.plan_json import public_url
+from backfill_sync.render.summary import Paint, painter
+from backfill_sync.runs import RUN_STATUSES, VERDICTS, Progress, date_ranges
+from backfill_sync.status import BackfillStatus, StatusReport
+
+STATUS_FORMAT_VERSION = 1
+STATUS_MARKER = "<!-- backfill-sync:status -->"
+DATES_SHOWN = 5  # ranges of failed dates a text line names before "and N more"
+BAR_WIDTH = 20
+
+_VERDICT_STYLES = {
+    "completed": "green",
+    "running": "cyan",
+    "failed": "red",
+    "incomplete": "yellow",
+    "cancelled": "dim",
+    "not_started": "dim",
+}
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+def render_status_text(report: StatusReport, *, color: bool, bar: bool = False) -> str:
+    """One line per backfill, then a summary line of fixed shape."""
+    paint = painter(color)
+    lines = [status_line(backfill, paint, bar=bar) for backfill in report.backfills]
+    if not lines:
+        lines = ["No backfill of these manifests exists in Mage yet."]
+    return "\n".join([*lines, "", render_status_summary(report)]) + "\n"
+
+
+def status_line(backfill: BackfillStatus, paint: Paint, *, bar: bool = False) -> str:
+    word = backfill.verdict.replace("_", " ")
+    head = f"{paint(f'{word:<11}', _VERDICT_STYLES[backfill.verdict])} {backfill_label(backfill)}"
+    progress = backfill.progress
+    if progress is None:
+        return head
+    parts = [f"{progress.finished_dates}/{progress.total} dates done"]
+    if bar:
+        parts.append(progress_bar(progress))
+    parts.append(describe_counts(progress))
+    failed = describe_dates(backfill, progress)
+    return f"{head}  " + "  ".join(parts) + (f": {failed}" if failed else "")
+
+
+def backfill_label(backfill: BackfillStatus) -> str:
+    name = backfill.live.name if backfill.live.name is not None else "(no name)"
+    managed = "" if backfill.desired is not None else ", unmanaged"
+    return f"{backfill.pipeline_uuid}/{name} (id {backfill.live.id}{managed})"
+
+
+def describe_counts(progress: Progress) -> str:
+    """`25 completed, 3 failed, 2 running`: the statuses present, in lifecycle order."""
+    parts = [f"{progress.count(status)} {status}" for status in RUN_STATUSES if progress.count(status)]
+    if progress.without_run:
+        parts.append(f"{progress.without_run} without a run")
+    if progress.stuck_dates:
+        parts.append(f"{len(progress.stuck_dates)} stuck (trigger inactive)")
+    return ", ".join(parts) or "no runs"
+
+
+def describe_dates(backfill: BackfillStatus, progress: Progress) -> str:
+    """The failed (and one-by-one cancelled) dates as ranges, the first few and how many more."""
+    if not backfill.has_failed_dates:
+        return ""
+    dates = [*progress.failed_dates, *progress.cancelled_dates]
+    if not dates:
+        return ""
+    ranges = date_ranges(backfill.live.schedule(), dates)
+    shown = ", ".join(_range_text(first, last) for first, last in ranges[:DATES_SHOWN])
+    more = len(ranges) - DATES_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def progress_bar(progress: Progress) -> str:
+    filled = 0 if progress.total <= 0 else round(BAR_WIDTH * progress.finished_dates / progress.total)
+    return "[" + "#" * filled + "-" * (BAR_WIDTH - filled) + "]"
+
+
+def render_status_summary(report: StatusReport) -> str:
+    """`Status: 3 backfills: 1 completed, 1 running, 1 failed (3 dates), 0 incomplete, ...` always alike."""
+    counts = verdict_counts(report)
+    failed_dates = sum(_failed_count(backfill) for backfill in report.backfills)
+    parts = [
+        f"{counts['completed']} completed",
+        f"{counts['running']} running",
+        f"{counts['failed']} failed ({failed_dates} failed {'date' if failed_dates == 1 else 'dates'})",
+        f"{counts['incomplete']} incomplete",
+        f"{counts['cancelled']} cancelled",
+        f"{counts['not_started']} not started",
+    ]
+    total = len(report.backfills)
+    return f"Status: {total} backfill{'' if total == 1 else 's'}: " + ", ".join(parts) + "."
+
+
+def verdict_counts(report: StatusReport) -> dict[str, int]:
+    counts = dict.fromkeys(VERDICTS, 0)
+    for backfill in report.backfills:
+        counts[backfill.verdict] += 1
+    return counts
+
+
+def format_date(value: datetime) -> str:
+    """A run date as people write it: the day alone at midnight, else with the time."""
+    text = format_iso(value).removesuffix("Z")
+    return text.removesuffix("T00:00:00").replace("T", " ")
+
+
+def _range_text(first: datetime, last: datetime) -> str:
+    return format_date(first) if first == last else f"{format_date(first)}..{format_date(last)}"
+
+
+def _failed_count(backfill: BackfillStatus) -> int:
+    if not backfill.has_failed_dates or backfill.progress is None:
+        return 0
+    return backfill.progress.count("failed") + backfill.progress.count("cancelled")
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def render_status_json(report: StatusReport, **extra: object) -> str:
+    return json.dumps(status_to_dict(report, **extra), indent=2, ensure_ascii=False) + "\n"
+
+
+def status_to_dict(report: StatusReport, **extra: object) -> JsonObject:
+    """The versioned JSON of schemas/status.schema.json; `extra` adds top-level keys (wait's result)."""
+    return {
+        "format_version": STATUS_FORMAT_VERSION,
+        "mage_url": public_url(report.mage_url),
+        "outcome": report.outcome(),
+        **extra,
+        "summary": _summary_dict(report),
+        "backfills": [backfill_to_dict(backfill) for backfill in report.backfills],
+    }
+
+
+def _summary_dict(report: StatusReport) -> JsonObject:
+    counts = verdict_counts(report)
+    return {
+        "backfills": len(report.backfills),
+        **counts,
+        "failed_dates": sum(_failed_count(backfill) for backfill in report.backfills),
+    }
+
+
+def backfill_to_dict(backfill: BackfillStatus) -> JsonObject:
+    live, progress, desired = backfill.live, backfill.progress, backfill.desired
+    source = None if desired is None or desired.source is None else desired.source
+    return {
+        "pipeline_uuid": backfill.pipeline_uuid,
+        "name": live.name,
+        "id": live.id,
+        "managed": desired is not None,
+        "declared_state": None if desired is None else desired.state,
+        "mage_status": live.status,
+        "state": backfill.verdict,
+        "started_at": _iso(live.started_at),
+        "completed_at": _iso(live.completed_at),
+        "dates": None if progress is None else _dates_dict(progress),
+        "failed_dates": [] if progress is None else _isos(progress.failed_dates),
+        "cancelled_dates": [] if progress is None else _isos(progress.cancelled_dates),
+        "stuck_dates": [] if progress is None else _isos(progress.stuck_dates),
+        "source": None if source is None else {"file": source.file, "line": source.line, "col": source.col},
+    }
+
+
+def _dates_dict(progress: Progress) -> JsonObject:
+    return {
+        "total": progress.total,
+        **{status: progress.count(status) for status in RUN_STATUSES},
+        "without_run": progress.without_run,
+        "stuck": len(progress.stuck_dates),
+        "done": progress.finished_dates,
+        "fraction_done": 1.0 if progress.total <= 0 else round(progress.finished_dates / progress.total, 4),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else format_iso(value)
+
+
+def _isos(values: Sequence[datetime]) -> list[str]:
+    return [format_iso(value) for value in values]
+
+
+# -- Markdown --------------------------------------------------------------------------------------
+
+
+def render_status_markdown(report: StatusReport, *, title: str = "backfill-sync status") -> str:
+    """A table for a PR comment or a job summary, led by a hidden marker line."""
+    rows = [
+        "| backfill | state | dates done | completed | failed | running | failed dates |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for backfill in report.backfills:
+        progress = backfill.progress
+        done = "" if progress is None else f"{progress.finished_dates}/{progress.total}"
+        cells = [
+            escape_markdown(backfill_label(backfill)),
+            backfill.verdict.replace("_", " "),
+            done,
+            "" if progress is None else str(progress.count("completed")),
+            "" if progress is None else str(progress.count("failed") + progress.count("cancelled")),
+            "" if progress is None else str(progress.unfinished),
+            "" if progress is None else escape_markdown(describe_dates(backfill, progress)),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    head = [STATUS_MARKER, f"### {title}", "", f"**{render_status_summary(report)}**", ""]
+    return "\n".join([*head, *rows]) + "\n"

@@ -1,0 +1,135 @@
+"""What `status`, `wait` and `apply --wait` report: each backfill's dates, judged on its runs (runs.py).
+
+Reading goes through a small protocol (MageClient provides it): the backfills of each manifest's
+pipeline, then the slim run list of every started one, and the trigger only where it decides whether
+`initial` runs are stuck (a completed or cancelled backfill's trigger is inactive unless re-activated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from backfill_sync.live import check_pipelines_exist, list_pipeline
+from backfill_sync.models import DesiredBackfill, LiveBackfill, Manifest, Schedule
+from backfill_sync.plan import match_backfills
+from backfill_sync.runs import Progress, Run, Trigger, Verdict, verdict, window_progress, window_runs
+
+Outcome = Literal["completed", "running", "failed"]
+
+
+class RunSource(Protocol):
+    def runs_of(self, backfill_ids: Sequence[int]) -> dict[int, list[Run]]: ...
+    def get_trigger(self, trigger_id: int) -> Trigger | None: ...
+
+
+class StatusSource(Protocol):
+    def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
+    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+
+    @property
+    def runs(self) -> RunSource: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillStatus:
+    """One backfill and how its window's dates stand."""
+
+    pipeline_uuid: str
+    live: LiveBackfill
+    desired: DesiredBackfill | None  # None: unmanaged (shown with --all)
+    progress: Progress | None  # None: never started, or Mage holds no usable window for it
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.live.status, self.progress, declared_cancelled=self.declared_cancelled)
+
+    @property
+    def declared_cancelled(self) -> bool:
+        return self.desired is not None and self.desired.state == "cancelled"
+
+    @property
+    def has_failed_dates(self) -> bool:
+        """Dates that failed (or were cancelled one by one) in a backfill not meant to be cancelled."""
+        if self.progress is None or self.verdict == "cancelled":
+            return False
+        return bool(self.progress.count("failed") or self.progress.count("cancelled"))
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    mage_url: str
+    backfills: tuple[BackfillStatus, ...]
+
+    def outcome(self) -> Outcome:
+        """failed: some dates failed or will never run (running or not); running: some still run and
+        none failed; completed: every started backfill completed (cancelled ones are not failures)."""
+        verdicts = [backfill.verdict for backfill in self.backfills]
+        if any(backfill.has_failed_dates for backfill in self.backfills) or any(
+            word in ("failed", "incomplete") for word in verdicts
+        ):
+            return "failed"
+        return "running" if "running" in verdicts else "completed"
+
+
+def read_status(
+    source: StatusSource,
+    manifests: Sequence[Manifest],
+    *,
+    mage_url: str,
+    include_unmanaged: bool = False,
+) -> StatusReport:
+    """Every managed backfill Mage has (and, with include_unmanaged, the others of those pipelines)."""
+    check_pipelines_exist(source, manifests, mage_url=mage_url)
+    chosen: list[tuple[str, LiveBackfill, DesiredBackfill | None]] = []
+    for manifest in manifests:
+        live = list_pipeline(source, manifest, mage_url)
+        matches = match_backfills(manifest, live)
+        for desired in manifest.backfills:
+            found = matches[desired.name]
+            if found is not None:
+                chosen.append((manifest.pipeline_uuid, found, desired))
+        if include_unmanaged:
+            claimed = {found.id for found in matches.values() if found is not None}
+            chosen += [(manifest.pipeline_uuid, row, None) for row in live if row.id not in claimed]
+    started = [live.id for _, live, _ in chosen if live.status is not None and live.schedule() is not None]
+    runs = source.runs.runs_of(started)
+    return StatusReport(
+        mage_url=mage_url,
+        backfills=tuple(
+            BackfillStatus(uuid, live, desired, _progress(source.runs, live, runs.get(live.id)))
+            for uuid, live, desired in chosen
+        ),
+    )
+
+
+def status_of(live: LiveBackfill, runs: Sequence[Run], trigger: Trigger | None) -> Progress | None:
+    """A started backfill's progress from its run list; the trigger decides whether initial runs wait."""
+    if live.status is None:
+        return None
+    active = None if trigger is None else trigger.active
+    return window_progress(live.schedule(), runs, trigger_active=active)
+
+
+def trigger_may_be_off(live: LiveBackfill) -> bool:
+    """Only a completed or cancelled backfill's trigger goes inactive (and runs created on it afterwards
+    then never start); while it runs, or after a failure, Mage keeps it active (mage-runs-api.md §4.9)."""
+    return live.status in ("completed", "cancelled") and live.pipeline_schedule_id is not None
+
+
+def needs_trigger(live: LiveBackfill, schedule: Schedule | None, runs: Sequence[Run]) -> bool:
+    """Whether the trigger decides something: initial runs under a trigger that may be inactive."""
+    if not trigger_may_be_off(live):
+        return False
+    return any(run.status == "initial" for run in window_runs(schedule, runs).values())
+
+
+def _progress(source: RunSource, live: LiveBackfill, runs: Sequence[Run] | None) -> Progress | None:
+    if runs is None:
+        return None
+    trigger = None
+    if needs_trigger(live, live.schedule(), runs):
+        assert live.pipeline_schedule_id is not None, "needs_trigger checked it"
+        trigger = source.get_trigger(live.pipeline_schedule_id)
+    return status_of(live, runs, trigger)
