@@ -28,6 +28,7 @@ from backfill_sync.models import (
     target_class,
 )
 from backfill_sync.plan import UNFINISHED_RUN_STATUSES, LiveIndex, find_match, plan_item
+from backfill_sync.waiting import Target
 
 DEFAULT_PARALLELISM = 4
 DEFAULT_MAX_TOTAL_RUNS = 10_000
@@ -99,6 +100,51 @@ def apply_plan(
     finally:
         pool.shutdown(wait=True)
     return ApplyResult(tuple(done.get(future) or _skipped(item) for future, item in futures.items()))
+
+
+# Actions after which apply --wait waits for the backfill, whatever it was doing before.
+RUN_SETTING_KINDS = frozenset({"start", "restart", "retry", "run"})
+
+
+def wait_targets(plan: Plan, result: ApplyResult) -> list[Target]:
+    """What `apply --wait` waits for: the backfills this apply started, restarted, retried or ran new
+    dates of, plus every other started backfill of the plan that is still running."""
+    outcomes = {(r.pipeline_uuid, r.name): r for r in result.items}
+    targets: list[Target] = []
+    for item in plan.items():
+        done = outcomes.get((item.pipeline_uuid, item.name))
+        live_id = done.live_id if done is not None else item.live_id
+        if live_id is None or item.desired.state == "absent":
+            continue
+        touched = (
+            done is not None
+            and done.outcome in ("done", "unchanged")
+            and any(action.kind in RUN_SETTING_KINDS for action in item.actions)
+        )
+        if touched or (item.live is not None and item.live.status is not None):
+            targets.append(
+                Target(item.pipeline_uuid, _known_live(item, live_id), item.desired, always=touched)
+            )
+    return targets
+
+
+def _known_live(item: PlanItem, live_id: int) -> LiveBackfill:
+    """The backfill as the plan knew it (the wait reads it again at once); for a create, its fields."""
+    if item.live is not None:
+        return item.live
+    schedule = item.desired.schedule
+    return LiveBackfill(
+        id=live_id,
+        pipeline_uuid=item.pipeline_uuid,
+        name=item.desired.name,
+        start_datetime=None if schedule is None else schedule.start,
+        end_datetime=None if schedule is None else schedule.end,
+        interval_type=None if schedule is None else schedule.interval_type,
+        interval_units=None if schedule is None else schedule.interval_units,
+        variables=item.desired.variables,
+        settings=item.desired.settings,
+        status=None,
+    )
 
 
 def _skipped(item: PlanItem) -> ItemResult:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from backfill_sync.live import check_pipelines_exist, list_pipeline
+from backfill_sync.live import PipelineLister, check_pipelines_exist, list_pipeline
 from backfill_sync.models import DesiredBackfill, LiveBackfill, Manifest, Schedule
 from backfill_sync.plan import match_backfills
 from backfill_sync.runs import Progress, Run, Trigger, Verdict, verdict, window_progress, window_runs
@@ -24,10 +24,7 @@ class RunSource(Protocol):
     def get_trigger(self, trigger_id: int) -> Trigger | None: ...
 
 
-class StatusSource(Protocol):
-    def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
-    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
-
+class StatusSource(PipelineLister, Protocol):
     @property
     def runs(self) -> RunSource: ...
 
@@ -73,6 +70,29 @@ class StatusReport:
         return "running" if "running" in verdicts else "completed"
 
 
+Found = tuple[str, LiveBackfill, DesiredBackfill | None]
+
+
+def find_backfills(
+    source: PipelineLister, manifests: Sequence[Manifest], *, mage_url: str, include_unmanaged: bool = False
+) -> list[Found]:
+    """(pipeline, live backfill, its manifest entry) for every managed backfill Mage has, in manifest
+    order; with include_unmanaged, then the other backfills of those pipelines (entry None)."""
+    check_pipelines_exist(source, manifests, mage_url=mage_url)
+    found: list[Found] = []
+    for manifest in manifests:
+        live = list_pipeline(source, manifest, mage_url)
+        matches = match_backfills(manifest, live)
+        for desired in manifest.backfills:
+            match = matches[desired.name]
+            if match is not None:
+                found.append((manifest.pipeline_uuid, match, desired))
+        if include_unmanaged:
+            claimed = {match.id for match in matches.values() if match is not None}
+            found += [(manifest.pipeline_uuid, row, None) for row in live if row.id not in claimed]
+    return found
+
+
 def read_status(
     source: StatusSource,
     manifests: Sequence[Manifest],
@@ -81,18 +101,7 @@ def read_status(
     include_unmanaged: bool = False,
 ) -> StatusReport:
     """Every managed backfill Mage has (and, with include_unmanaged, the others of those pipelines)."""
-    check_pipelines_exist(source, manifests, mage_url=mage_url)
-    chosen: list[tuple[str, LiveBackfill, DesiredBackfill | None]] = []
-    for manifest in manifests:
-        live = list_pipeline(source, manifest, mage_url)
-        matches = match_backfills(manifest, live)
-        for desired in manifest.backfills:
-            found = matches[desired.name]
-            if found is not None:
-                chosen.append((manifest.pipeline_uuid, found, desired))
-        if include_unmanaged:
-            claimed = {found.id for found in matches.values() if found is not None}
-            chosen += [(manifest.pipeline_uuid, row, None) for row in live if row.id not in claimed]
+    chosen = find_backfills(source, manifests, mage_url=mage_url, include_unmanaged=include_unmanaged)
     started = [live.id for _, live, _ in chosen if live.status is not None and live.schedule() is not None]
     runs = source.runs.runs_of(started)
     return StatusReport(

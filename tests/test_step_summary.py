@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from backfill_sync.cli import main
-from backfill_sync.cli.plan_cmd import STEP_SUMMARY_LIMIT, append_step_summary
+from backfill_sync.cli.plan_cmd import append_step_summary
+from backfill_sync.cli.report import STEP_SUMMARY_LIMIT
 from backfill_sync.models import Plan
 from backfill_sync.render import MARKDOWN_MARKER
 from tests.examples import EXAMPLE_BACKFILLS, OWNER_EMAIL, OWNER_PASSWORD, examples_emulator

@@ -16,6 +16,7 @@ from backfill_sync.cli import (
     schema_cmd,
     status_cmd,
     validate_cmd,
+    wait_cmd,
 )
 from backfill_sync.cli.output import report_error
 from backfill_sync.errors import BackfillSyncError
@@ -53,6 +54,7 @@ cli.add_command(validate_cmd.validate)
 cli.add_command(plan_cmd.plan)
 cli.add_command(apply_cmd.apply)
 cli.add_command(status_cmd.status)
+cli.add_command(wait_cmd.wait)
 cli.add_command(fmt_cmd.fmt)
 cli.add_command(import_cmd.import_backfills)
 cli.add_command(schema_cmd.schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from backfill_sync.apply import (
     DEFAULT_PARALLELISM,
     apply_plan,
     check_run_budget,
+    wait_targets,
 )
 from backfill_sync.cli.common import build_plan, load_selected_manifests, use_color
 from backfill_sync.cli.options import (
@@ -20,11 +22,13 @@ from backfill_sync.cli.options import (
     max_runs_option,
     pipeline_filter_options,
 )
+from backfill_sync.cli.wait_cmd import report_wait, timeout_option, wait_document, wait_with_progress
 from backfill_sync.client import MageClient
 from backfill_sync.errors import StalePlanError, UsageError
 from backfill_sync.models import ApplyResult, ItemResult, MageConnection, Plan
 from backfill_sync.planfile import load_plan
 from backfill_sync.render import public_url, render_apply_json, render_apply_text, render_plan_text
+from backfill_sync.render.results import apply_to_dict
 
 
 @click.command()
@@ -45,6 +49,14 @@ from backfill_sync.render import public_url, render_apply_json, render_apply_tex
     show_default=True,
     help="Backfills applied at the same time.",
 )
+@click.option(
+    "--wait",
+    "wait_after",
+    is_flag=True,
+    help="Then wait until what this apply started, restarted or retried (and anything still running) "
+    "is finished; exit 1 if any date failed or --timeout passed.",
+)
+@timeout_option
 @format_option("json", help="How to report what was done (json: one object per backfill, on stdout).")
 @max_runs_option
 @pipeline_filter_options
@@ -55,6 +67,8 @@ def apply(
     allow_restart: bool,
     max_total_runs: int,
     parallelism: int,
+    wait_after: bool,
+    timeout: float,
     output_format: str,
     max_runs: int,
     pipelines: tuple[str, ...],
@@ -74,6 +88,11 @@ def apply(
         backfill-sync apply backfills/                       # plan, confirm, apply
         backfill-sync apply --auto-approve backfills/        # CI on merge
         backfill-sync plan --out plan.json && backfill-sync apply --auto-approve plan.json
+        backfill-sync apply --auto-approve --wait --timeout 2h   # and see the dates through
+
+    With --wait it then waits as `backfill-sync wait` does, for the backfills it started, restarted or
+    retried or ran new dates of, and for any other started backfill of the plan still running; the exit
+    code is 0 only when apply succeeded and every one of those dates completed.
 
     --pipeline/--exclude select manifests; a saved plan is applied whole (filter when making it).
     """
@@ -82,15 +101,24 @@ def apply(
         err = sys.stderr
         report = sys.stdout if output_format == "text" else err
         click.echo(render_plan_text(the_plan, color=use_color(report)), nl=False, file=report)
-        if not the_plan.has_changes():
-            if output_format == "json":
-                _echo_result(ApplyResult(), output_format)
-            return 0
-        check_run_budget(the_plan, max_total_runs)
-        _confirm(auto_approve)
-        result = _apply_with_progress(the_plan, client, parallelism)
-    _echo_result(result, output_format)
-    return 0 if result.ok else 1
+        result = ApplyResult()
+        if the_plan.has_changes():
+            check_run_budget(the_plan, max_total_runs)
+            _confirm(auto_approve)
+            result = _apply_with_progress(the_plan, client, parallelism)
+        applied = 0 if result.ok else 1
+        if not wait_after:
+            if the_plan.has_changes() or output_format == "json":
+                _echo_result(result, output_format)
+            return applied
+        if output_format == "text" and the_plan.has_changes():
+            _echo_result(result, output_format)
+        waited = wait_with_progress(wait_targets(the_plan, result), client, connection, timeout)
+        code = report_wait(waited, output_format, timeout, client.server_time(), echo_json=False)
+        if output_format == "json":
+            document = {**apply_to_dict(result), "wait": wait_document(waited, timeout)}
+            click.echo(json.dumps(document, indent=2))
+    return applied or code
 
 
 def _plan_for(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from backfill_sync.apply import DEFAULT_MAX_TOTAL_RUNS, planned_runs
+from backfill_sync.cli import report
 from backfill_sync.cli.common import build_plan, load_selected_manifests, stdout_color
 from backfill_sync.cli.options import (
     format_option,
@@ -15,7 +15,7 @@ from backfill_sync.cli.options import (
     max_runs_option,
     pipeline_filter_options,
 )
-from backfill_sync.cli.report import in_github_actions
+from backfill_sync.cli.report import STEP_SUMMARY_LIMIT
 from backfill_sync.client import MageClient
 from backfill_sync.errors import UsageError
 from backfill_sync.models import MageConnection, Plan
@@ -23,8 +23,6 @@ from backfill_sync.planfile import dump_plan
 from backfill_sync.render import render_plan_json, render_plan_markdown, render_plan_text
 
 EXIT_CHANGES = 2
-# GitHub's limit for one step's $GITHUB_STEP_SUMMARY, in bytes.
-STEP_SUMMARY_LIMIT = 1024 * 1024
 
 
 @click.command()
@@ -103,27 +101,10 @@ def _save(path: Path, the_plan: Plan) -> None:
 
 
 def append_step_summary(the_plan: Plan) -> None:
-    """Under GitHub Actions, the plan also goes to the job's summary page.
-
-    GitHub drops a step's whole summary when the file passes 1 MiB, so the plan only gets the bytes
-    that earlier writes in the same step left, and is left out (with a warning) when even its shortest
-    form would not fit.
-    """
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not in_github_actions() or not summary:
-        return
-    path = Path(summary)
-    try:
-        budget = STEP_SUMMARY_LIMIT - (path.stat().st_size if path.exists() else 0)
-        text = render_plan_markdown(the_plan, max_chars=STEP_SUMMARY_LIMIT, max_bytes=max(budget, 0))
-        data = text.encode("utf-8")
-        if len(data) > budget:
-            click.echo("Warning: the job summary is full; the plan was not added to it", err=True)
-            return
-        with path.open("ab") as handle:
-            handle.write(data)
-    except OSError as exc:  # the plan itself succeeded; a missing summary page is not worth failing it
-        click.echo(f"Warning: cannot append to GITHUB_STEP_SUMMARY {summary}: {exc.strerror}", err=True)
+    """Under GitHub Actions, the plan also goes to the job's summary page, cut to what is left of 1 MiB."""
+    report.append_step_summary(
+        lambda budget: render_plan_markdown(the_plan, max_chars=STEP_SUMMARY_LIMIT, max_bytes=budget), "plan"
+    )
 
 
 def _warn_about_run_budget(the_plan: Plan) -> None:

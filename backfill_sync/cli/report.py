@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import click
 
 from backfill_sync.models import Violation
+
+# GitHub's limit for one step's $GITHUB_STEP_SUMMARY, in bytes.
+STEP_SUMMARY_LIMIT = 1024 * 1024
 
 
 def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:
@@ -44,3 +48,34 @@ def echo_annotations(violations: Sequence[Violation], *, err: bool = False) -> N
     if in_github_actions():
         for violation in violations:
             click.echo(github_annotation(violation), err=err)
+
+
+def annotate(level: str, file: str | None, line: int | None, message: str) -> str:
+    """`::error file=…,line=…::message` (or ::warning), escaped as GitHub's workflow commands require."""
+    where = ""
+    if file is not None:
+        where = f" file={_escape_property(file)}" + (f",line={line}" if line is not None else "")
+    return f"::{level}{where}::{_escape_data(message)}"
+
+
+def append_step_summary(build: Callable[[int], str], what: str) -> None:
+    """Under GitHub Actions, append Markdown to the job's summary page.
+
+    GitHub drops a step's whole summary when the file passes 1 MiB, so `build(budget)` gets the bytes
+    that earlier writes in the same step left, and its text is left out (with a warning) when it does
+    not fit even so.
+    """
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not in_github_actions() or not summary:
+        return
+    path = Path(summary)
+    try:
+        budget = STEP_SUMMARY_LIMIT - (path.stat().st_size if path.exists() else 0)
+        data = build(max(budget, 0)).encode("utf-8")
+        if len(data) > budget:
+            click.echo(f"Warning: the job summary is full; the {what} was not added to it", err=True)
+            return
+        with path.open("ab") as handle:
+            handle.write(data)
+    except OSError as exc:  # the command itself succeeded; a missing summary page is not worth failing it
+        click.echo(f"Warning: cannot append to GITHUB_STEP_SUMMARY {summary}: {exc.strerror}", err=True)
