@@ -42,8 +42,9 @@ BACKFILL_ORDER: tuple[str, ...] = (
     "variables",
     "settings",
     "state",
+    "retry_failed_before",
 )
-DATETIME_KEYS = ("start_datetime", "end_datetime")
+DATETIME_KEYS = ("start_datetime", "end_datetime", "retry_failed_before")
 SCHEMA_URL = "https://backfill-sync.dev/schemas/backfill-manifest.schema.json"
 MODELINE = f"# yaml-language-server: $schema={SCHEMA_URL}"
 

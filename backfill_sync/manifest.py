@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -176,8 +177,13 @@ def _build_backfill(
         id=entry.get("id"),
         previous_names=tuple(entry.get("previous_names", ())),
         description=entry.get("description"),
+        retry_failed_before=_instant(entry.get("retry_failed_before")),
         source=document.source(("backfills", index)),
     )
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else parse_manifest_datetime(value)
 
 
 def _build_schedule(entry: dict[str, Any]) -> Schedule | None:

@@ -71,6 +71,7 @@ class DesiredBackfill:
     id: int | None = None
     previous_names: tuple[str, ...] = ()
     description: str | None = None
+    retry_failed_before: datetime | None = None  # UTC; retry dates whose latest run failed before it
     source: SourceLocation | None = field(default=None, compare=False)
 
 

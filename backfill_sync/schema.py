@@ -6,6 +6,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 from pathlib import PurePath
@@ -153,7 +154,7 @@ def _describe(value: object) -> str:
     return f"a single value ({_show(value)})"
 
 
-def check_semantics(document: Document, max_runs: int) -> list[Violation]:
+def check_semantics(document: Document, max_runs: int, now: datetime | None = None) -> list[Violation]:
     """The rules JSON Schema cannot say; each skips values the schema already rejected."""
     found = check_pipeline_uuid(document)
     backfills = document.data.get("backfills")
@@ -162,7 +163,41 @@ def check_semantics(document: Document, max_runs: int) -> list[Violation]:
         for index, backfill in enumerate(backfills):
             if isinstance(backfill, dict):
                 found += check_backfill_window(document, ("backfills", index), backfill, max_runs)
+                found += check_retry_instant(document, ("backfills", index), backfill, now)
     return found
+
+
+def check_retry_instant(
+    document: Document, path: FieldPath, backfill: dict[str, Any], now: datetime | None = None
+) -> list[Violation]:
+    """retry_failed_before is a time that has passed (by this machine's clock; plan checks Mage's), on
+    a backfill that runs."""
+    value = backfill.get("retry_failed_before")
+    if not isinstance(value, str) or not _matches_grammar(value):
+        return []
+    where = (*path, "retry_failed_before")
+    try:
+        instant = parse_manifest_datetime(value)
+    except ValueError as exc:
+        return [document.violation(where, str(exc))]
+    state = backfill.get("state")
+    if state in ("cancelled", "absent"):
+        return [
+            document.violation(
+                where, f"retries failed dates, which a backfill with state: {state} does not have"
+            )
+        ]
+    clock = now or datetime.now(UTC)
+    if instant > clock:
+        return [document.violation(where, "is in the future" + RETRY_LATER_THAN_NOW)]
+    return []
+
+
+# Why an instant that has not passed yet is refused (validate by this machine's clock, plan by Mage's).
+RETRY_LATER_THAN_NOW = (
+    ": every date that fails again before then would be retried at every apply; use a time that has "
+    "passed, such as now"
+)
 
 
 def check_pipeline_uuid(document: Document) -> list[Violation]:
