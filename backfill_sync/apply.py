@@ -7,12 +7,15 @@ one without repeating what succeeded; anything else that changed makes the item 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from datetime import datetime
 from typing import Protocol
 
+from backfill_sync.apply_runs import DATED_KINDS, RunWriter, carry_out_dates, still_to_do
 from backfill_sync.compare import desired_fields, diff_fields, live_fields
 from backfill_sync.errors import BackfillSyncError, StalePlanError
+from backfill_sync.live import RunLister, read_run_lists
 from backfill_sync.models import (
     Action,
     ApplyResult,
@@ -27,15 +30,26 @@ from backfill_sync.models import (
     status_class,
     target_class,
 )
-from backfill_sync.plan import UNFINISHED_RUN_STATUSES, LiveIndex, find_match, plan_item
+from backfill_sync.plan import UNFINISHED_RUN_STATUSES, LiveIndex, RunNeed, find_match, plan_item
+from backfill_sync.render.text import format_date
+from backfill_sync.runs import Run
 from backfill_sync.waiting import Target
 
 DEFAULT_PARALLELISM = 4
 DEFAULT_MAX_TOTAL_RUNS = 10_000
+# Actions that set runs off: what the run budget counts, and what apply --wait always waits for.
+RUN_SETTING_KINDS = frozenset({"start", "restart", "retry", "run"})
+
+
+class RunAccess(RunWriter, RunLister, Protocol):
+    """What apply needs of a backfill's runs."""
 
 
 class BackfillWriter(Protocol):
     """What apply needs from Mage (MageClient provides it; tests may fake it)."""
+
+    @property
+    def runs(self) -> RunAccess: ...
 
     def get_backfill(self, backfill_id: int) -> LiveBackfill | None: ...
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
@@ -47,12 +61,27 @@ class BackfillWriter(Protocol):
     def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> None: ...
 
 
+# The order a backfill's steps are carried out in: runs for new dates before the window that needs them
+# is written (so a crash in between is repaired by the next apply), the status change last.
+EXECUTION_ORDER: tuple[str, ...] = (
+    "create",
+    "run",
+    "retry",
+    "cancel_runs",
+    "update",
+    "start",
+    "restart",
+    "cancel",
+    "delete",
+)
+
+
 def planned_runs(plan: Plan) -> int:
-    """Pipeline runs the plan's starts and restarts will create (blocked ones excluded)."""
+    """Pipeline runs the plan sets off: starts, restarts, retries, new dates (blocked ones excluded)."""
     return sum(
         action.runs or 0
         for action in plan.actions()
-        if action.kind in ("start", "restart") and not action.is_blocked
+        if action.kind in RUN_SETTING_KINDS and not action.is_blocked
     )
 
 
@@ -100,10 +129,6 @@ def apply_plan(
     finally:
         pool.shutdown(wait=True)
     return ApplyResult(tuple(done.get(future) or _skipped(item) for future, item in futures.items()))
-
-
-# Actions after which apply --wait waits for the backfill, whatever it was doing before.
-RUN_SETTING_KINDS = frozenset({"start", "restart", "retry", "run"})
 
 
 def wait_targets(plan: Plan, result: ApplyResult) -> list[Target]:
@@ -164,19 +189,42 @@ def apply_item(
     try:
         live = _refresh(item, writer, snapshot)
         _check_still_planned(item, live)
-        todo = _remaining_actions(item, live, allow_restart)
+        runs = _runs_now(item, live, writer)
+        todo, already = _remaining_actions(item, live, allow_restart, runs)
+        remark = _already_done(already)
         if not todo:
-            return _result(item, live, "unchanged", steps, "already as planned")
+            return _result(item, live, "unchanged", steps, remark or "already as planned")
         blocked = [action for action in todo if action.is_blocked]
         if blocked:
             return _result(item, live, "blocked", steps, blocked[0].blocked)
-        for action in todo:
-            live = _carry_out(action, item.desired, live, writer, steps)
+        for action in sorted(todo, key=lambda action: EXECUTION_ORDER.index(action.kind)):
+            if action.kind in DATED_KINDS:
+                assert live is not None, "run actions are planned for live backfills only"
+                carry_out_dates(action, item.desired, live, runs or (), writer.runs, steps)
+            else:
+                live = _carry_out(action, item.desired, live, writer, steps)
     except StalePlanError as exc:
         return _result(item, None, "stale", steps, str(exc))
     except BackfillSyncError as exc:
         return _result(item, None, "failed", steps, str(exc))
-    return _result(item, live, "done", steps, None)
+    return _result(item, live, "done", steps, remark)
+
+
+def _runs_now(item: PlanItem, live: LiveBackfill | None, writer: BackfillWriter) -> list[Run] | None:
+    """The backfill's runs, read again just before the run actions that rely on them."""
+    kinds = {action.kind for action in item.actions}
+    if live is None or not kinds & set(DATED_KINDS):
+        return None
+    need: RunNeed = "retry" if "retry" in kinds else "slim"
+    cancelled = {live.id} if live.status == "cancelled" else set()
+    return read_run_lists(writer.runs, {live.id: need}, cancelled)[live.id]
+
+
+def _already_done(dates: Sequence[datetime]) -> str | None:
+    if not dates:
+        return None
+    shown = ", ".join(format_date(date) for date in dates[:5]) + (" ..." if len(dates) > 5 else "")
+    return f"already done meanwhile (by another apply?): {shown}"
 
 
 def _refresh(item: PlanItem, writer: BackfillWriter, snapshot: LiveIndex | None) -> LiveBackfill | None:
@@ -215,8 +263,11 @@ def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
         )
 
 
-def _remaining_actions(item: PlanItem, live: LiveBackfill | None, allow_restart: bool) -> list[Action]:
-    fresh = plan_item(item.desired, live, allow_restart)
+def _remaining_actions(
+    item: PlanItem, live: LiveBackfill | None, allow_restart: bool, runs: Sequence[Run] | None
+) -> tuple[list[Action], list[datetime]]:
+    """What is left to do of the planned actions, planned as they were; and the dates already done."""
+    fresh = plan_item(item.desired, live, allow_restart, runs)
     planned = {action.kind for action in item.actions}
     extra = [action.kind for action in fresh.actions if action.kind not in planned]
     if extra:
@@ -224,7 +275,15 @@ def _remaining_actions(item: PlanItem, live: LiveBackfill | None, allow_restart:
             f"Mage changed since the plan was made: applying now would also {', '.join(extra)}; "
             "run plan again"
         )
-    return list(fresh.actions)
+    todo: list[Action] = []
+    already: list[datetime] = []
+    for action in item.actions:
+        if action.kind in DATED_KINDS:
+            left, done = still_to_do(action, fresh.actions)
+            todo += [left] if left.dates else []
+            already += done
+    todo += [action for action in fresh.actions if action.kind not in DATED_KINDS]
+    return todo, already
 
 
 def _carry_out(

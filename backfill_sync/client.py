@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from backfill_sync.errors import ApiError, MageError, UnknownOutcome
+from backfill_sync.errors import ApiError, MageError, StartRefused, UnknownOutcome
 from backfill_sync.models import (
     BackfillFields,
     JsonObject,
@@ -183,8 +183,13 @@ class MageClient:
         return _backfill_in(answer)
 
     def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill:
-        """Start (`initial`) or cancel, alone in its PUT; never repeated blindly (it starts runs)."""
-        before = self.get_backfill(backfill_id) if status == "initial" else None
+        """Start (`initial`) or cancel, alone in its PUT; never repeated blindly (it starts runs).
+
+        Right before a start the backfill is read again, with its run counts: `initial` is sent only to a
+        backfill never started, or whose runs are all finished. Sent while runs still run, Mage creates a
+        second full set and every date runs twice (mage-runs-api.md §6.9).
+        """
+        before = self._startable(backfill_id) if status == "initial" else None
         body = {"backfill": {"status": status}}
         path = _backfill_path(pipeline_uuid, backfill_id)
         try:
@@ -207,6 +212,22 @@ class MageClient:
                 self._session.call("DELETE", path)
 
     # -- write helpers -------------------------------------------------------------------------------
+
+    def _startable(self, backfill_id: int) -> LiveBackfill:
+        before = self.get_backfill(backfill_id, include_run_count=True)
+        if before is None:
+            raise MageError(f"backfill {backfill_id} no longer exists in Mage; nothing was started")
+        counts = before.run_status_counts or {}
+        unfinished = counts.get("initial", 0) + counts.get("running", 0)
+        if before.status is not None and (
+            unfinished or (before.status in ("initial", "running") and not counts)
+        ):
+            raise StartRefused(
+                f"backfill {backfill_id} is {before.status} with {unfinished} runs not finished (started by "
+                "someone else meanwhile?); starting it now would run every date twice, so it was not "
+                "started. Run plan again."
+            )
+        return before
 
     def _post_name(self, pipeline_uuid: str, name: str) -> LiveBackfill:
         path = f"/api/pipelines/{_segment(pipeline_uuid)}/backfills"

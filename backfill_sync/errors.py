@@ -66,6 +66,10 @@ class UnknownOutcome(MageError):
     """A write was sent but no answer came back; it may or may not have happened in Mage."""
 
 
+class StartRefused(MageError):
+    """A start that would run dates twice: the backfill has runs that are not finished."""
+
+
 class PlanError(BackfillSyncError):
     """The manifests and live state cannot be reconciled as asked (ambiguous match, foreign id, ...)."""
 

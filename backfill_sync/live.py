@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from backfill_sync.errors import ApiError, PlanError
 from backfill_sync.models import LiveBackfill, Manifest, RunCounts
-from backfill_sync.plan import UNFINISHED_RUN_STATUSES
+from backfill_sync.plan import UNFINISHED_RUN_STATUSES, RunNeed
+from backfill_sync.runs import Run, latest_runs
 from backfill_sync.wire import is_unreadable_row
 
 
 class PipelineLister(Protocol):
     def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+
+
+class RunLister(Protocol):
+    def runs_of(self, backfill_ids: Sequence[int]) -> dict[int, list[Run]]: ...
+    def list_runs(self, backfill_id: int, *, status: str | None = None, full: bool = False) -> list[Run]: ...
 
 
 class LiveReader(PipelineLister, Protocol):
@@ -64,3 +70,30 @@ def _with_counts(backfill: LiveBackfill, counts: RunCounts | None) -> LiveBackfi
     return dataclasses.replace(
         backfill, total_run_count=counts.total, run_status_counts=dict(counts.by_status)
     )
+
+
+def read_run_lists(
+    reader: RunLister, wanted: Mapping[int, RunNeed], cancelled: Collection[int] = ()
+) -> dict[int, list[Run]]:
+    """The slim run lists a plan asked for; for retries, with when each failed latest run failed (the
+    slim list lacks `updated_at`), from the full lists of only those runs. `cancelled`: backfills whose
+    cancelled runs are not retried, so their times are not needed."""
+    runs = reader.runs_of(sorted(wanted))
+    for backfill_id, need in wanted.items():
+        if need == "retry":
+            runs[backfill_id] = _with_failure_times(
+                reader, backfill_id, runs[backfill_id], backfill_id in cancelled
+            )
+    return runs
+
+
+def _with_failure_times(reader: RunLister, backfill_id: int, runs: list[Run], cancelled: bool) -> list[Run]:
+    statuses = {run.status for run in latest_runs(runs).values()}
+    timed: dict[int, Run] = {}
+    if "failed" in statuses:
+        timed.update(
+            (run.id, run) for run in reader.list_runs(backfill_id, status="last_run_failed", full=True)
+        )
+    if "cancelled" in statuses and not cancelled:
+        timed.update((run.id, run) for run in reader.list_runs(backfill_id, status="cancelled", full=True))
+    return [timed.get(run.id, run) for run in runs]

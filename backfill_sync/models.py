@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+
+if TYPE_CHECKING:
+    from backfill_sync.runs import Progress
 
 IntervalType = Literal["second", "minute", "hour", "day", "week", "month", "year", "custom"]
 INTERVAL_TYPES: tuple[str, ...] = get_args(IntervalType)
@@ -170,7 +173,9 @@ class RunCounts:
 # ---------------------------------------------------------------------------------------------------------
 # Plans: what `plan` shows and `apply` carries out.
 
-ActionKind = Literal["create", "update", "start", "cancel", "restart", "delete"]
+ActionKind = Literal[
+    "create", "update", "start", "restart", "run", "retry", "cancel", "cancel_runs", "delete"
+]
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 
 # How far a backfill has got, as far as a plan cares: scheduler moves inside a class are not changes.
@@ -207,11 +212,13 @@ class FieldChange:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One step of a plan item. `runs` is the pipeline runs it sets off (start/restart) or stops (cancel)."""
+    """One step of a plan item. `runs` is the pipeline runs it sets off (start, restart, run, retry) or
+    stops (cancel, cancel_runs, delete); `dates` are the dates of a run, retry or cancel_runs."""
 
     kind: ActionKind
     runs: int | None = None
     blocked: str | None = None  # why it will not be carried out, when it will not
+    dates: tuple[datetime, ...] = ()
 
     @property
     def is_blocked(self) -> bool:
@@ -231,6 +238,7 @@ class PlanItem:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     fingerprint: str | None = None  # of `live` when the plan was made (managed fields + status class)
+    progress: Progress | None = field(default=None, compare=False)  # its runs, where the plan shows them
 
     @property
     def live_id(self) -> int | None:
@@ -256,6 +264,7 @@ class Plan:
     mage_url: str
     pipelines: tuple[PipelinePlan, ...]
     allow_restart: bool = False
+    mage_time: datetime | None = None  # Mage's clock when the plan was made
 
     def items(self) -> tuple[PlanItem, ...]:
         return tuple(item for pipeline in self.pipelines for item in pipeline.items)

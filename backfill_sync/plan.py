@@ -1,21 +1,43 @@
-"""PURE: match manifests to live backfills and decide, per backfill, what apply would do. No I/O."""
+"""PURE: match manifests to live backfills and decide, per backfill, what apply would do. No I/O.
+
+Besides the record (fields and status), a started backfill's runs are reconciled where the manifest asks:
+`retry_failed_before` retries the dates that failed before it, and a window that gains dates (same
+interval, same grid) runs exactly those, while the unfinished runs of dates it loses are cancelled. Those
+decisions come from the run lists the caller read for the backfills `run_lists_wanted` names.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from backfill_sync.compare import desired_fields, diff_fields, fingerprint, live_fields
+from backfill_sync.datetimes import format_iso
 from backfill_sync.errors import PlanError
 from backfill_sync.models import (
     LIVE_STATUSES,
     Action,
     DesiredBackfill,
+    FieldChange,
     LiveBackfill,
     Manifest,
     PipelinePlan,
     Plan,
     PlanItem,
+    RunCounts,
+    Schedule,
+)
+from backfill_sync.runs import (
+    RETRY_LATER_THAN_NOW,
+    Run,
+    in_window,
+    latest_runs,
+    progress_from_counts,
+    runs_to_retry,
+    window_change,
 )
 from backfill_sync.schedule import count_runs
 
@@ -23,6 +45,22 @@ UNFINISHED_RUN_STATUSES = ("initial", "running")
 RESTART_BLOCKED = "restarting re-creates every run; pass --allow-restart to plan and apply it"
 RUNS_STAY_NOTE = "Mage keeps its pipeline runs after the backfill is deleted"
 EDIT_AFTER_START_WARNING = "already started: runs it has created keep their old dates and variables"
+VARIABLES_AFTER_START_WARNING = (
+    "already started: runs it has created keep their old variables and settings (new dates get the new ones)"
+)
+GRID_MOVED_WARNING = (
+    "already started, and the window's dates no longer fall on its runs' dates (the start moved by part "
+    "of a step, or the interval changed): runs keep their old dates and variables and none are created "
+    "for the new dates"
+)
+WINDOW_NOT_MANAGED_WARNING = (
+    "already started: runs it has created keep their old dates; with `state: started` apply would run "
+    "the dates the window gains and cancel the unfinished runs of the dates it loses"
+)
+WINDOW_KEYS = ("start_datetime", "end_datetime")
+INTERVAL_KEYS = ("interval_type", "interval_units")
+# What a plan must read of a backfill's runs: the slim list, or also when its failed runs failed.
+RunNeed = Literal["slim", "retry"]
 
 
 def compute_plan(
@@ -31,28 +69,67 @@ def compute_plan(
     *,
     mage_url: str,
     allow_restart: bool = False,
+    runs: Mapping[int, Sequence[Run]] | None = None,
+    mage_time: datetime | None = None,
 ) -> Plan:
     """The plan for every manifest against the live backfills of its pipeline.
 
-    Problems of every pipeline are reported together (one PlanError), not only the first one met.
+    `runs` holds the run lists of the backfills `run_lists_wanted` named; `mage_time` is Mage's clock,
+    which no `retry_failed_before` may be later than. Problems of every pipeline are reported together
+    (one PlanError), not only the first one met.
     """
     pipelines: list[PipelinePlan] = []
     problems: list[str] = []
     for manifest in manifests:
         try:
             live = live_by_pipeline.get(manifest.pipeline_uuid, ())
-            pipelines.append(plan_pipeline(manifest, live, allow_restart))
+            _check_retry_instants(manifest, mage_time)
+            pipelines.append(plan_pipeline(manifest, live, allow_restart, runs or {}))
         except PlanError as exc:
             problems.append(str(exc))
     if problems:
         raise PlanError("\n".join(problems))
-    return Plan(mage_url=mage_url, pipelines=tuple(pipelines), allow_restart=allow_restart)
+    return Plan(
+        mage_url=mage_url, pipelines=tuple(pipelines), allow_restart=allow_restart, mage_time=mage_time
+    )
 
 
-def plan_pipeline(manifest: Manifest, live: Sequence[LiveBackfill], allow_restart: bool) -> PipelinePlan:
+def run_lists_wanted(
+    manifests: Sequence[Manifest], live_by_pipeline: Mapping[str, Sequence[LiveBackfill]]
+) -> dict[int, RunNeed]:
+    """The started backfills whose runs the plan must see: those with `retry_failed_before` (and when
+    their failed runs failed), and those whose window changes under `state: started`."""
+    wanted: dict[int, RunNeed] = {}
+    for manifest in manifests:
+        matches = match_backfills(manifest, live_by_pipeline.get(manifest.pipeline_uuid, ()))
+        for desired in manifest.backfills:
+            live = matches[desired.name]
+            if live is None or live.status is None:
+                continue
+            if desired.retry_failed_before is not None:
+                wanted[live.id] = "retry"
+            elif _manages_window(desired, live):
+                wanted[live.id] = "slim"
+    return wanted
+
+
+def plan_pipeline(
+    manifest: Manifest,
+    live: Sequence[LiveBackfill],
+    allow_restart: bool,
+    runs: Mapping[int, Sequence[Run]] | None = None,
+) -> PipelinePlan:
     matches = match_backfills(manifest, live)
     claimed = {backfill.id for backfill in matches.values() if backfill is not None}
-    items = tuple(plan_item(desired, matches[desired.name], allow_restart) for desired in manifest.backfills)
+    seen = runs or {}
+
+    def runs_of(live: LiveBackfill | None) -> Sequence[Run] | None:
+        return None if live is None else seen.get(live.id)
+
+    items = tuple(
+        plan_item(desired, matches[desired.name], allow_restart, runs_of(matches[desired.name]))
+        for desired in manifest.backfills
+    )
     unmanaged = tuple(backfill for backfill in live if backfill.id not in claimed)
     return PipelinePlan(pipeline_uuid=manifest.pipeline_uuid, items=items, unmanaged=unmanaged)
 
@@ -95,14 +172,20 @@ def find_match(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill | None
     return candidates[0] if candidates else None
 
 
-def plan_item(desired: DesiredBackfill, live: LiveBackfill | None, allow_restart: bool) -> PlanItem:
+def plan_item(
+    desired: DesiredBackfill,
+    live: LiveBackfill | None,
+    allow_restart: bool,
+    runs: Sequence[Run] | None = None,
+) -> PlanItem:
+    """What apply would do to one backfill. `runs`: its run list, when `run_lists_wanted` asked for it."""
     if live is None:
         return _plan_new(desired)
     changes = () if desired.state == "absent" else diff_fields(live_fields(live), desired_fields(desired))
-    actions = ([Action("update")] if changes else []) + _status_actions(desired, live, allow_restart)
-    # A rename does not touch the runs; dates, interval, variables and settings do not reach them either.
-    edits_runs = any(change.field != "name" for change in changes)
-    warnings = (EDIT_AFTER_START_WARNING,) if edits_runs and live.status is not None else ()
+    run_actions, run_notes = _run_actions(desired, live, runs)
+    actions = (
+        ([Action("update")] if changes else []) + run_actions + _status_actions(desired, live, allow_restart)
+    )
     return PlanItem(
         pipeline_uuid=desired.pipeline_uuid,
         name=desired.name,
@@ -110,10 +193,106 @@ def plan_item(desired: DesiredBackfill, live: LiveBackfill | None, allow_restart
         live=live,
         changes=changes,
         actions=tuple(actions),
-        warnings=warnings + _unknown_status_warning(live),
-        notes=_status_notes(desired, live),
+        warnings=_edit_warnings(desired, live, changes, runs) + _unknown_status_warning(live),
+        notes=_status_notes(desired, live) + run_notes,
         fingerprint=fingerprint(live),
     )
+
+
+def _run_actions(
+    desired: DesiredBackfill, live: LiveBackfill, runs: Sequence[Run] | None
+) -> tuple[list[Action], tuple[str, ...]]:
+    """Runs for the dates the window gains, retries of failed dates, cancels of the dates it loses."""
+    if runs is None or live.status is None:
+        return [], ()
+    actions: list[Action] = []
+    notes: tuple[str, ...] = ()
+    window = desired.schedule or live.schedule()
+    if desired.schedule is not None and _manages_window(desired, live):
+        change = window_change(desired.schedule, runs)
+        if change.gained:
+            actions.append(Action("run", runs=len(change.gained), dates=change.gained))
+        notes = _left_behind(desired.schedule, runs) if not change.moved else ()
+        if change.lost:
+            lost = tuple(run.execution_date for run in change.lost if run.execution_date is not None)
+            actions.append(Action("cancel_runs", runs=len(lost), dates=lost))
+    if desired.retry_failed_before is not None:
+        chosen = runs_to_retry(
+            window, runs, desired.retry_failed_before, backfill_cancelled=live.status == "cancelled"
+        )
+        dates = tuple(run.execution_date for run in chosen if run.execution_date is not None)
+        if dates:
+            actions.insert(
+                1 if actions and actions[0].kind == "run" else 0, Action("retry", len(dates), dates=dates)
+            )
+    return actions, notes
+
+
+def _manages_window(desired: DesiredBackfill, live: LiveBackfill) -> bool:
+    """A started backfill's runs follow its window when it is wanted started, still runs or ran (not
+    cancelled), keeps its interval, and the window's start or end changes."""
+    before, after = live.schedule(), desired.schedule
+    if desired.state != "started" or live.status in (None, "cancelled") or before is None or after is None:
+        return False
+    same_interval = (before.interval_type, before.interval_units) == (
+        after.interval_type,
+        after.interval_units,
+    )
+    return same_interval and (before.start, before.end) != (after.start, after.end)
+
+
+def _left_behind(window: Schedule, runs: Sequence[Run]) -> tuple[str, ...]:
+    kept = [
+        run
+        for date, run in latest_runs(runs).items()
+        if run.status not in UNFINISHED_RUN_STATUSES and not in_window(window, date)
+    ]
+    if not kept:
+        return ()
+    return (f"{len(kept)} finished runs of dates no longer in the window stay in Mage",)
+
+
+def _edit_warnings(
+    desired: DesiredBackfill, live: LiveBackfill, changes: Sequence[FieldChange], runs: Sequence[Run] | None
+) -> tuple[str, ...]:
+    """What an edit of a started backfill does not do to the runs it has already created."""
+    changed = {change.field for change in changes} - {"name"}  # a rename does not touch the runs
+    if not changed or live.status is None:
+        return ()
+    if changed & set(INTERVAL_KEYS):
+        return (EDIT_AFTER_START_WARNING,)
+    warnings: list[str] = []
+    if changed & set(WINDOW_KEYS):
+        if not _manages_window(desired, live):
+            warnings.append(
+                WINDOW_NOT_MANAGED_WARNING if desired.state != "started" else EDIT_AFTER_START_WARNING
+            )
+        elif runs is None or desired.schedule is None or window_change(desired.schedule, runs).moved:
+            warnings.append(GRID_MOVED_WARNING)
+    if changed & {"variables", "settings"}:
+        warnings.append(VARIABLES_AFTER_START_WARNING)
+    return tuple(warnings)
+
+
+def _check_retry_instants(manifest: Manifest, mage_time: datetime | None) -> None:
+    """retry_failed_before later than Mage's clock would retry every re-failure at every apply."""
+    if mage_time is None:
+        return
+    late = [
+        d
+        for d in manifest.backfills
+        if d.retry_failed_before is not None and d.retry_failed_before > mage_time
+    ]
+    if late:
+        raise PlanError(
+            "\n".join(
+                f"{_where(desired)}backfill {desired.name!r}: retry_failed_before "
+                f"{format_iso(desired.retry_failed_before)} is later than Mage's clock "
+                f"({format_iso(mage_time)}){RETRY_LATER_THAN_NOW}"
+                for desired in late
+                if desired.retry_failed_before is not None
+            )
+        )
 
 
 def _plan_new(desired: DesiredBackfill) -> PlanItem:
@@ -215,3 +394,25 @@ def _check_claimed_once(manifest: Manifest, matches: Mapping[str, LiveBackfill |
 
 def _where(desired: DesiredBackfill) -> str:
     return f"{desired.source}: " if desired.source is not None else ""
+
+
+def with_progress(plan: Plan, counts: Mapping[int, RunCounts]) -> Plan:
+    """The plan with each started backfill's run progress on the items that change it (shown next to
+    its actions, "completed 28/31, 3 failed"); counts come from Mage's run_status_counts."""
+
+    def item_with(item: PlanItem) -> PlanItem:
+        found = None if item.live is None else counts.get(item.live.id)
+        if found is None or not item.actions:
+            return item
+        return dataclasses.replace(item, progress=progress_from_counts(found.total, found.by_status))
+
+    pipelines = tuple(
+        dataclasses.replace(pipeline, items=tuple(map(item_with, pipeline.items)))
+        for pipeline in plan.pipelines
+    )
+    return dataclasses.replace(plan, pipelines=pipelines)
+
+
+def progress_wanted(plan: Plan) -> list[LiveBackfill]:
+    """Started backfills the plan acts on: their progress is worth a request each."""
+    return [item.live for item in plan.items() if item.actions and item.live is not None and item.live.status]

@@ -26,6 +26,7 @@ from backfill_sync.models import (
     SourceLocation,
 )
 from backfill_sync.render import PLAN_FORMAT_VERSION, render_plan_json
+from backfill_sync.runs import progress_from_counts
 
 PLAN_SCHEMA_RESOURCE = "plan.schema.json"
 
@@ -72,6 +73,7 @@ def plan_from_dict(data: JsonObject) -> Plan:
         mage_url=data["mage_url"],
         pipelines=tuple(_pipeline_from_dict(pipeline) for pipeline in data["pipelines"]),
         allow_restart=data["allow_restart"],
+        mage_time=_optional_datetime(data["mage_time"]),
     )
 
 
@@ -99,10 +101,16 @@ def _item_from_dict(data: JsonObject) -> PlanItem:
         changes=tuple(
             FieldChange(c["field"], c["before"], c["after"], tuple(c["details"])) for c in data["changes"]
         ),
-        actions=tuple(Action(a["kind"], a["runs"], a["blocked"]) for a in data["actions"]),
+        actions=tuple(
+            Action(a["kind"], a["runs"], a["blocked"], tuple(map(parse_mage_datetime, a["dates"])))
+            for a in data["actions"]
+        ),
         warnings=tuple(data["warnings"]),
         notes=tuple(data["notes"]),
         fingerprint=data["fingerprint"],
+        progress=None
+        if data["progress"] is None
+        else progress_from_counts(data["progress"]["total"], data["progress"]["counts"]),
     )
 
 
@@ -126,6 +134,7 @@ def desired_from_dict(data: JsonObject) -> DesiredBackfill:
         id=data["id"],
         previous_names=tuple(data["previous_names"]),
         description=data["description"],
+        retry_failed_before=_optional_datetime(data["retry_failed_before"]),
         source=None if source is None else SourceLocation(source["file"], source["line"], source["col"]),
     )
 

@@ -165,6 +165,13 @@ def _status_verdict(status: str) -> Verdict:
     return "completed" if status == "completed" else "cancelled" if status == "cancelled" else "failed"
 
 
+# Why an instant that has not passed yet is refused (validate by this machine's clock, plan by Mage's).
+RETRY_LATER_THAN_NOW = (
+    ": every date that fails again before then would be retried at every apply; use a time that has "
+    "passed, such as now"
+)
+
+
 def retry_cutoff(before: datetime) -> datetime:
     """`retry_failed_before` at Mage's precision: run times are whole seconds, truncated (SQLite)."""
     return before.replace(microsecond=0)

@@ -18,6 +18,7 @@ from jsonschema.protocols import Validator
 from backfill_sync.datetimes import MANIFEST_DATETIME_PATTERN, parse_manifest_datetime
 from backfill_sync.document import Document, FieldPath, format_path
 from backfill_sync.models import INTERVAL_TYPES, Schedule, Violation
+from backfill_sync.runs import RETRY_LATER_THAN_NOW
 from backfill_sync.schedule import count_runs, next_run_date
 
 SCHEMA_RESOURCE = "backfill-manifest.schema.json"
@@ -191,13 +192,6 @@ def check_retry_instant(
     if instant > clock:
         return [document.violation(where, "is in the future" + RETRY_LATER_THAN_NOW)]
     return []
-
-
-# Why an instant that has not passed yet is refused (validate by this machine's clock, plan by Mage's).
-RETRY_LATER_THAN_NOW = (
-    ": every date that fails again before then would be retried at every apply; use a time that has "
-    "passed, such as now"
-)
 
 
 def check_pipeline_uuid(document: Document) -> list[Violation]:

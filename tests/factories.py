@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from backfill_sync.datetimes import parse_mage_datetime, parse_manifest_datetime
@@ -14,9 +15,11 @@ from backfill_sync.models import (
     LiveBackfill,
     Manifest,
     Plan,
+    RunCounts,
     Schedule,
 )
-from backfill_sync.plan import compute_plan
+from backfill_sync.plan import compute_plan, with_progress
+from backfill_sync.runs import Run
 
 PIPELINE = "etl_daily"
 MAGE_URL = "http://127.0.0.1:6789"
@@ -36,6 +39,7 @@ def desired(
     id: int | None = None,
     previous_names: Sequence[str] = (),
     description: str | None = None,
+    retry_failed_before: str | None = None,
 ) -> DesiredBackfill:
     """A desired backfill; datetimes in the manifest grammar (naive = UTC)."""
     schedule = Schedule(parse_manifest_datetime(start), parse_manifest_datetime(end), interval_type, units)
@@ -49,6 +53,9 @@ def desired(
         id=id,
         previous_names=tuple(previous_names),
         description=description,
+        retry_failed_before=None
+        if retry_failed_before is None
+        else parse_manifest_datetime(retry_failed_before),
     )
 
 
@@ -70,6 +77,7 @@ def live(
     settings: JsonObject | None = None,
     status: str | None = None,
     run_status_counts: Mapping[str, int] | None = None,
+    trigger: int | None = None,
 ) -> LiveBackfill:
     """A live backfill as the client would parse it; datetimes in Mage's naive form (UTC)."""
     return LiveBackfill(
@@ -84,6 +92,7 @@ def live(
         settings=settings,
         status=status,
         run_status_counts=None if run_status_counts is None else dict(run_status_counts),
+        pipeline_schedule_id=trigger if trigger is not None else (None if status is None else 100 + id),
     )
 
 
@@ -97,12 +106,28 @@ def plan_of(
     live_backfills: Sequence[LiveBackfill] = (),
     allow_restart: bool = False,
     mage_url: str = MAGE_URL,
+    runs: Mapping[int, Sequence[Run]] | None = None,
+    mage_time: datetime | None = None,
 ) -> Plan:
     """compute_plan over these manifests, the live backfills grouped by their pipeline."""
     by_pipeline: dict[str, list[LiveBackfill]] = {}
     for backfill in live_backfills:
         by_pipeline.setdefault(backfill.pipeline_uuid or PIPELINE, []).append(backfill)
-    return compute_plan(manifests, by_pipeline, mage_url=mage_url, allow_restart=allow_restart)
+    return compute_plan(
+        manifests, by_pipeline, mage_url=mage_url, allow_restart=allow_restart, runs=runs, mage_time=mage_time
+    )
+
+
+def run(run_id: int, date: str, status: str, updated: str | None = None) -> Run:
+    """A pipeline run; dates naive = UTC."""
+    return Run(
+        run_id, parse_mage_datetime(date), status, None if updated is None else parse_mage_datetime(updated)
+    )
+
+
+def january_runs(status: str = "completed", *, first_id: int = 1, days: int = 31) -> list[Run]:
+    """One run per day of January 2024 (the factories' default window)."""
+    return [run(first_id + day, f"2024-01-{day + 1:02d}", status) for day in range(days)]
 
 
 def every_action_plan() -> Plan:
@@ -123,6 +148,9 @@ def every_action_plan() -> Plan:
         desired("gone", state="absent"),
         desired("finished", state="cancelled"),
         desired("never-there", state="absent"),
+        desired("widened", end="2024-02-02", state="started"),
+        desired("narrowed", end="2024-01-29", state="started"),
+        desired("retried", state="started", retry_failed_before="2024-06-01T12:00:00Z"),
     )
     sales = manifest(
         desired("restart-allowed", pipeline="sales_monthly", interval_type="month", state="started", id=40),
@@ -139,7 +167,27 @@ def every_action_plan() -> Plan:
         live(15, "finished", status="completed"),
         live(16, "hand-made | *stars*", status="failed"),
         live(40, "restart-allowed", pipeline="sales_monthly", interval_type="month", status="cancelled"),
+        live(17, "widened", status="completed", run_status_counts={"completed": 31}),
+        live(18, "narrowed", status="running", run_status_counts={"completed": 29, "running": 2}),
+        live(19, "retried", status="failed", run_status_counts={"completed": 28, "failed": 3}),
     ]
-    blocked = plan_of(etl, live_backfills=live_backfills)
+    failed_before = "2024-05-31 08:00:00"
+    runs = {
+        17: january_runs(first_id=100),
+        18: [
+            *january_runs(first_id=200, days=29),
+            run(230, "2024-01-30", "running"),
+            run(231, "2024-01-31", "running"),
+        ],
+        19: [
+            run(
+                300 + day, f"2024-01-{day:02d}", "failed" if day in (3, 9, 10) else "completed", failed_before
+            )
+            for day in range(1, 32)
+        ],
+    }
+    blocked = plan_of(etl, live_backfills=live_backfills, runs=runs)
     allowed = plan_of(sales, live_backfills=live_backfills, allow_restart=True)
-    return Plan(MAGE_URL, blocked.pipelines + allowed.pipelines, allow_restart=False)
+    counts = {b.id: RunCounts(31, b.run_status_counts) for b in live_backfills if b.run_status_counts}
+    both = Plan(MAGE_URL, blocked.pipelines + allowed.pipelines, allow_restart=False)
+    return with_progress(both, counts)

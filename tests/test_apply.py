@@ -12,7 +12,14 @@ from itertools import count
 
 import pytest
 
-from backfill_sync.apply import apply_item, apply_plan, check_run_budget, fields_to_send, planned_runs
+from backfill_sync.apply import (
+    RunAccess,
+    apply_item,
+    apply_plan,
+    check_run_budget,
+    fields_to_send,
+    planned_runs,
+)
 from backfill_sync.errors import BackfillSyncError
 from backfill_sync.models import BackfillFields, LiveBackfill, StatusCommand
 from tests.factories import desired, live, manifest, plan_of
@@ -28,6 +35,10 @@ class FakeMage:
 
     def get_backfill(self, backfill_id: int) -> LiveBackfill | None:
         return self.rows.get(backfill_id)
+
+    @property
+    def runs(self) -> RunAccess:
+        raise AssertionError("these plans have no run actions: apply must not read runs")
 
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]:
         return [row for row in self.rows.values() if pipeline_uuid in (None, row.pipeline_uuid)]

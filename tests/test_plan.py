@@ -7,7 +7,11 @@ import pytest
 from backfill_sync.compare import fingerprint
 from backfill_sync.errors import PlanError
 from backfill_sync.models import Action, DesiredBackfill, DesiredState, LiveBackfill, PlanItem
-from backfill_sync.plan import EDIT_AFTER_START_WARNING, RESTART_BLOCKED, RUNS_STAY_NOTE
+from backfill_sync.plan import (
+    RESTART_BLOCKED,
+    RUNS_STAY_NOTE,
+    WINDOW_NOT_MANAGED_WARNING,
+)
 from tests.factories import desired, live, manifest, name_only_absent, plan_of
 
 DAYS_IN_JANUARY = 31  # the factories' default window: 2024-01-01 .. 2024-01-31 daily
@@ -207,7 +211,8 @@ def test_delete_sends_no_field_changes():
 )
 def test_edits_after_start_warn(status: str | None, end: str, warned: bool):
     item = plan_one(desired("a", end=end), live(1, "a", status=status))
-    assert (EDIT_AFTER_START_WARNING in item.warnings) is warned
+    # Without `state: started` the runs are left alone, and the warning says how to have them follow.
+    assert (WINDOW_NOT_MANAGED_WARNING in item.warnings) is warned
 
 
 def test_an_unknown_live_status_warns_and_does_nothing():

@@ -128,9 +128,9 @@ def _set(path: list[object], value: object):
         pytest.param("[]", r"saved\.json: not a saved backfill-sync plan \(no format_version\)", id="a-list"),
         pytest.param('{"hello": 1}', r"saved\.json: not a saved backfill-sync plan", id="other-json"),
         pytest.param(
-            _broken(_set(["format_version"], 2)),
-            r"saved\.json: saved plan format_version 2 is not supported "
-            r"\(this backfill-sync reads version 1\)",
+            _broken(_set(["format_version"], 3)),
+            r"saved\.json: saved plan format_version 3 is not supported "
+            r"\(this backfill-sync reads version 2\)",
             id="newer-version",
         ),
         pytest.param(

@@ -88,7 +88,7 @@ def test_colour_only_when_asked_and_only_as_decoration(plan: Plan):
 def test_blocked_actions_say_why(plan: Plan):
     text = render_plan_text(plan, color=False)
     assert (
-        '  ! restart "to-restart" (id 13) (+31 runs) '
+        '  ! restart "to-restart" (id 13, cancelled) (+31 runs) '
         "[blocked: restarting re-creates every run; pass --allow-restart to plan and apply it]\n"
     ) in text
 
@@ -96,9 +96,12 @@ def test_blocked_actions_say_why(plan: Plan):
 def test_text_ends_with_the_summary_line(plan: Plan):
     text = render_plan_text(plan, color=False)
     assert text.splitlines()[-1] == (
-        "Plan: 2 to create, 1 to update, 2 to start (+62 runs), 1 to cancel, "
-        "1 to restart (+1 run), 1 to delete, 1 blocked"
+        "Plan: 2 to create, 3 to update, 2 to start, 1 to restart, 1 to retry, 1 to run new dates, "
+        "2 to cancel, 1 to delete, 1 blocked; +68 runs, ? stopped"
     )
+
+
+ZEROS = "0 to create, 0 to update, 0 to start, 0 to restart, 0 to retry, 0 to run new dates, 0 to cancel"
 
 
 @pytest.mark.parametrize(
@@ -107,27 +110,36 @@ def test_text_ends_with_the_summary_line(plan: Plan):
         pytest.param(PlanSummary(), "No changes.", id="nothing"),
         pytest.param(
             PlanSummary(create=1, update=2, start=1, start_runs=744),
-            "Plan: 1 to create, 2 to update, 1 to start (+744 runs), 0 to cancel",
+            "Plan: 1 to create, 2 to update, 1 to start, 0 to restart, 0 to retry, 0 to run new dates, "
+            "0 to cancel, 0 to delete, 0 blocked; +744 runs, 0 stopped",
             id="the-issue-example",
         ),
         pytest.param(
             PlanSummary(cancel=1, stop_runs=None),
-            "Plan: 0 to create, 0 to update, 0 to start, 1 to cancel",
+            f"Plan: {ZEROS.replace('0 to cancel', '1 to cancel')}, 0 to delete, 0 blocked; "
+            "+0 runs, ? stopped",
             id="cancel",
         ),
         pytest.param(
             PlanSummary(restart=2, restart_runs=30, delete=1),
-            "Plan: 0 to create, 0 to update, 0 to start, 0 to cancel, 2 to restart (+30 runs), 1 to delete",
+            f"Plan: {ZEROS.replace('0 to restart', '2 to restart')}, 1 to delete, 0 blocked; "
+            "+30 runs, 0 stopped",
             id="restart-and-delete",
         ),
         pytest.param(
+            PlanSummary(retry=1, retry_runs=3, run=2, new_date_runs=4),
+            "Plan: 0 to create, 0 to update, 0 to start, 0 to restart, 1 to retry, 2 to run new dates, "
+            "0 to cancel, 0 to delete, 0 blocked; +7 runs, 0 stopped",
+            id="retries-and-new-dates",
+        ),
+        pytest.param(
             PlanSummary(blocked=1),
-            "Plan: 0 to create, 0 to update, 0 to start, 0 to cancel, 1 blocked",
+            f"Plan: {ZEROS}, 0 to delete, 1 blocked; +0 runs, 0 stopped",
             id="only-blocked-is-still-a-change",
         ),
         pytest.param(
             PlanSummary(start=1, start_runs=None),
-            "Plan: 0 to create, 0 to update, 1 to start (+? runs), 0 to cancel",
+            f"Plan: {ZEROS.replace('0 to start', '1 to start')}, 0 to delete, 0 blocked; +? runs, 0 stopped",
             id="unknown-runs",
         ),
     ],
@@ -170,7 +182,7 @@ def test_run_effects(action: Action, shown: str):
     text = render_plan_text(
         replace(base, pipelines=(replace(base.pipelines[0], items=(item,)),)), color=False
     )
-    assert f'{action.kind} "a" (id 1) {shown}\n' in text
+    assert f'{action.kind} "a" (id 1, running) {shown}\n' in text
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -190,7 +202,7 @@ NAME_ONLY_ABSENT = plan_of(
 
 def test_a_name_only_absent_entry_renders_in_every_format(plan_schema):
     text = render_plan_text(NAME_ONLY_ABSENT, color=False)
-    assert '- delete "gone" (id 14)' in text
+    assert '- delete "gone" (id 14, running)' in text
     assert "never-there" in text
     assert '"gone"' in render_plan_markdown(NAME_ONLY_ABSENT)
     document = json.loads(render_plan_json(NAME_ONLY_ABSENT))
@@ -214,7 +226,18 @@ def test_the_packaged_plan_schema_is_the_published_one():
 
 def test_json_carries_everything_apply_needs(plan: Plan):
     document = plan_to_dict(plan)
-    assert document["format_version"] == 1
+    assert document["format_version"] == 2
+    retried = next(i for p in document["pipelines"] for i in p["items"] if i["name"] == "retried")
+    assert retried["actions"] == [
+        {
+            "kind": "retry",
+            "runs": 3,
+            "blocked": None,
+            "dates": ["2024-01-03T00:00:00Z", "2024-01-09T00:00:00Z", "2024-01-10T00:00:00Z"],
+        }
+    ]
+    assert retried["desired"]["retry_failed_before"] == "2024-06-01T12:00:00Z"
+    assert retried["progress"] == {"total": 31, "counts": {"completed": 28, "failed": 3}}
     item = next(i for p in document["pipelines"] for i in p["items"] if i["name"] == "renamed")
     assert item["live_id"] == 10
     assert item["live_status"] == "running"

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from typing import IO
 
 from backfill_sync.client import MageClient
-from backfill_sync.live import read_live_state
+from backfill_sync.live import read_live_state, read_run_lists
 from backfill_sync.manifest import DEFAULT_MANIFEST_DIR, load_valid_manifests
-from backfill_sync.models import MageConnection, Manifest, Plan
-from backfill_sync.plan import compute_plan
+from backfill_sync.models import MageConnection, Manifest, Plan, RunCounts
+from backfill_sync.plan import compute_plan, progress_wanted, run_lists_wanted, with_progress
 
 
 def load_selected_manifests(
@@ -26,8 +26,27 @@ def load_selected_manifests(
 def build_plan(
     client: MageClient, manifests: Sequence[Manifest], connection: MageConnection, *, allow_restart: bool
 ) -> Plan:
+    """Read what the plan needs (backfills; runs where it reconciles them) and compute it."""
     live = read_live_state(client, manifests, mage_url=connection.url)
-    return compute_plan(manifests, live, mage_url=connection.url, allow_restart=allow_restart)
+    wanted = run_lists_wanted(manifests, live)
+    cancelled = {b.id for rows in live.values() for b in rows if b.status == "cancelled"}
+    runs = read_run_lists(client.runs, wanted, cancelled)
+    the_plan = compute_plan(
+        manifests,
+        live,
+        mage_url=connection.url,
+        allow_restart=allow_restart,
+        runs=runs,
+        mage_time=client.server_time(),
+    )
+    unknown = [b for b in progress_wanted(the_plan) if b.run_status_counts is None]
+    counts = {
+        b.id: RunCounts(b.total_run_count or 0, b.run_status_counts or {})
+        for b in progress_wanted(the_plan)
+        if b.run_status_counts is not None
+    }
+    counts.update(client.run_counts(unknown))
+    return with_progress(the_plan, counts)
 
 
 def use_color(stream: IO[str]) -> bool:

@@ -17,6 +17,7 @@ from backfill_sync.render.summary import (
 )
 from backfill_sync.render.text import (
     action_text,
+    describe_progress,
     describe_unmanaged,
     format_value,
     has_anything,
@@ -28,8 +29,9 @@ MARKDOWN_MARKER = "<!-- backfill-sync:plan -->"
 GITHUB_COMMENT_LIMIT = 65536
 
 _TABLE_HEADER = (
-    "| pipeline | create | update | start (runs) | cancel | restart | delete | blocked |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|"
+    "| pipeline | create | update | start | restart | retry | run new dates | cancel | delete | blocked "
+    "| runs set off | runs stopped |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
 
@@ -114,7 +116,7 @@ def _assemble_markdown(
     if rows:
         table = [_TABLE_HEADER, *rows[:shown_rows]]
         if shown_rows < len(rows):
-            table.append(f"| … {len(rows) - shown_rows} more | | | | | | | |")
+            table.append(f"| … {len(rows) - shown_rows} more |" + " |" * 11)
         parts.append("\n".join(table))
     if tail:
         parts.append("\n".join(tail))
@@ -133,19 +135,21 @@ def _assemble_markdown(
 
 
 def _table_row(pipeline: PipelinePlan) -> str:
+    """Every count in the same column whatever the plan holds, like the summary line."""
     summary = summarize_plan(pipeline.items)
-    start = f"{summary.start} (+{format_count(summary.start_runs)})" if summary.start else "0"
-    restart = f"{summary.restart} (+{format_count(summary.restart_runs)})" if summary.restart else "0"
-    cells = [
-        escape_markdown(pipeline.pipeline_uuid),
-        str(summary.create),
-        str(summary.update),
-        start,
-        str(summary.cancel),
-        restart,
-        str(summary.delete),
-        str(summary.blocked),
-    ]
+    counts = (
+        summary.create,
+        summary.update,
+        summary.start,
+        summary.restart,
+        summary.retry,
+        summary.run,
+        summary.cancel,
+        summary.delete,
+        summary.blocked,
+    )
+    effects = (f"+{format_count(summary.set_off_runs)}", format_count(summary.stop_runs))
+    cells = [escape_markdown(pipeline.pipeline_uuid), *map(str, counts), *effects]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -183,6 +187,8 @@ def _item_diff(item: PlanItem) -> list[str]:
         lines.append(action_text(item, action, no_style).removeprefix("  "))
         if action.kind in ("create", "update"):
             lines.extend(_change_diff(change, action.kind) for change in item.changes)
+    if item.progress is not None:
+        lines.append(f"      runs now: {describe_progress(item.progress)}")
     lines.extend(f"{WARNING_SYMBOL}     warning: {warning}" for warning in item.warnings)
     lines.extend(f"      note: {note}" for note in item.notes)
     return lines

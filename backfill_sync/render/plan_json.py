@@ -9,8 +9,9 @@ from backfill_sync.compare import desired_fields, live_fields
 from backfill_sync.datetimes import format_iso
 from backfill_sync.models import DesiredBackfill, JsonObject, LiveBackfill, PipelinePlan, Plan, PlanItem
 from backfill_sync.render.summary import PlanSummary, summarize_plan
+from backfill_sync.runs import Progress
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
 
 
 def render_plan_json(plan: Plan) -> str:
@@ -23,6 +24,7 @@ def plan_to_dict(plan: Plan) -> JsonObject:
     return {
         "format_version": PLAN_FORMAT_VERSION,
         "mage_url": public_url(plan.mage_url),
+        "mage_time": None if plan.mage_time is None else format_iso(plan.mage_time),
         "allow_restart": plan.allow_restart,
         "summary": _summary_dict(summary),
         "pipelines": [_pipeline_dict(pipeline) for pipeline in plan.pipelines],
@@ -42,12 +44,17 @@ def _summary_dict(summary: PlanSummary) -> JsonObject:
         "create": summary.create,
         "update": summary.update,
         "start": summary.start,
-        "cancel": summary.cancel,
         "restart": summary.restart,
+        "retry": summary.retry,
+        "run": summary.run,
+        "cancel": summary.cancel,
         "delete": summary.delete,
         "blocked": summary.blocked,
         "start_runs": summary.start_runs,
         "restart_runs": summary.restart_runs,
+        "retry_runs": summary.retry_runs,
+        "new_date_runs": summary.new_date_runs,
+        "set_off_runs": summary.set_off_runs,
         "stop_runs": summary.stop_runs,
     }
 
@@ -74,7 +81,11 @@ def _item_dict(item: PlanItem) -> JsonObject:
             {"field": c.field, "before": c.before, "after": c.after, "details": list(c.details)}
             for c in item.changes
         ],
-        "actions": [{"kind": a.kind, "runs": a.runs, "blocked": a.blocked} for a in item.actions],
+        "actions": [
+            {"kind": a.kind, "runs": a.runs, "blocked": a.blocked, "dates": [format_iso(d) for d in a.dates]}
+            for a in item.actions
+        ],
+        "progress": None if item.progress is None else _progress_dict(item.progress),
         "warnings": list(item.warnings),
         "notes": list(item.notes),
         "fingerprint": item.fingerprint,
@@ -101,8 +112,16 @@ def desired_to_dict(desired: DesiredBackfill) -> JsonObject:
         "id": desired.id,
         "previous_names": list(desired.previous_names),
         "description": desired.description,
+        "retry_failed_before": None
+        if desired.retry_failed_before is None
+        else format_iso(desired.retry_failed_before),
         "source": None if source is None else {"file": source.file, "line": source.line, "col": source.col},
     }
+
+
+def _progress_dict(progress: Progress) -> JsonObject:
+    """Mage's run counts when the plan was made (the latest run of each date, by status)."""
+    return {"total": progress.total, "counts": dict(progress.counts)}
 
 
 def _unmanaged_dict(backfill: LiveBackfill) -> JsonObject:

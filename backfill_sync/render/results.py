@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from backfill_sync.models import ApplyResult, ItemResult, JsonObject, Outcome
-from backfill_sync.render.plan_json import PLAN_FORMAT_VERSION
 from backfill_sync.render.summary import Paint, painter
 
+APPLY_FORMAT_VERSION = 1
 APPLY_OUTCOMES: tuple[Outcome, ...] = ("done", "unchanged", "failed", "stale", "blocked", "skipped")
 _OUTCOME_STYLES: dict[Outcome, str] = {
     "done": "green",
@@ -46,7 +46,7 @@ def render_apply_json(result: ApplyResult) -> str:
 
 def apply_to_dict(result: ApplyResult) -> JsonObject:
     return {
-        "format_version": PLAN_FORMAT_VERSION,
+        "format_version": APPLY_FORMAT_VERSION,
         "ok": result.ok,
         "summary": {outcome: result.count(outcome) for outcome in APPLY_OUTCOMES},
         "items": [

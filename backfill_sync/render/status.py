@@ -11,6 +11,7 @@ from backfill_sync.models import JsonObject
 from backfill_sync.render.markdown import escape_markdown
 from backfill_sync.render.plan_json import public_url
 from backfill_sync.render.summary import Paint, painter
+from backfill_sync.render.text import format_date
 from backfill_sync.runs import RUN_STATUSES, VERDICTS, Progress, date_ranges
 from backfill_sync.status import BackfillStatus, StatusReport
 
@@ -110,12 +111,6 @@ def verdict_counts(report: StatusReport) -> dict[str, int]:
     for backfill in report.backfills:
         counts[backfill.verdict] += 1
     return counts
-
-
-def format_date(value: datetime) -> str:
-    """A run date as people write it: the day alone at midnight, else with the time."""
-    text = format_iso(value).removesuffix("Z")
-    return text.removesuffix("T00:00:00").replace("T", " ")
 
 
 def _range_text(first: datetime, last: datetime) -> str:

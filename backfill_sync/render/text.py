@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from backfill_sync.datetimes import format_iso
 from backfill_sync.models import Action, ActionKind, FieldChange, LiveBackfill, PipelinePlan, Plan, PlanItem
 from backfill_sync.render.summary import (
     BLOCKED_SYMBOL,
@@ -21,6 +23,7 @@ from backfill_sync.render.summary import (
     runs_word,
     summarize_plan,
 )
+from backfill_sync.runs import Progress, verdict
 
 
 def render_plan_text(plan: Plan, *, color: bool) -> str:
@@ -49,6 +52,8 @@ def _item_text(item: PlanItem, paint: Paint) -> str:
         lines.append(action_text(item, action, paint))
         if action.kind in ("create", "update"):
             lines.extend(_change_text(change, action.kind, paint) for change in item.changes)
+    if item.progress is not None:
+        lines.append(paint(f"      runs now: {describe_progress(item.progress)}", "dim"))
     lines.extend(paint(f"      {WARNING_SYMBOL} warning: {warning}", "yellow") for warning in item.warnings)
     lines.extend(paint(f"      note: {note}", "dim") for note in item.notes)
     return "\n".join(lines)
@@ -61,9 +66,44 @@ def action_text(item: PlanItem, action: Action, paint: Paint) -> str:
     else:
         symbol = paint(SYMBOLS[action.kind], KIND_STYLES[action.kind])
         blocked = ""
+    if action.kind in DATED_KINDS:
+        dates = describe_action_dates(action)
+        return f"  {symbol} {ACTION_WORDS[action.kind]} {label(item)}: {dates}{blocked}"
     effect = describe_runs(action)
     effect_text = f" ({effect})" if effect else ""
     return f"  {symbol} {action.kind} {label(item)}{effect_text}{blocked}"
+
+
+def describe_action_dates(action: Action) -> str:
+    """A run, retry or cancel_runs in words: `3 failed dates (2024-01-03, ...), +3 runs`."""
+    count = len(action.dates)
+    noun = "date" if count == 1 else "dates"
+    if action.kind == "run":
+        first, last = action.dates[0], action.dates[-1]
+        where = format_date(first) if count == 1 else f"first {format_date(first)}, last {format_date(last)}"
+        return f"{count} new {noun} ({where}), {plus_runs(action.runs)}"
+    shown = _some_dates(action.dates)
+    if action.kind == "retry":
+        return f"{count} failed {noun} ({shown}), {plus_runs(action.runs)}"
+    return f"{count} {noun} no longer in the window ({shown}), stops {count} unfinished {runs_word(count)}"
+
+
+def _some_dates(dates: Sequence[datetime]) -> str:
+    """At most DATES_SHOWN dates, then how many more (the JSON plan has them all)."""
+    shown = ", ".join(format_date(date) for date in dates[:DATES_SHOWN])
+    more = len(dates) - DATES_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def describe_progress(progress: Progress) -> str:
+    """`completed 28/31, 3 failed, 0 running`: where a started backfill's dates stand."""
+    parts = [f"completed {progress.count('completed')}/{progress.total}"]
+    parts += [
+        f"{progress.count(status)} {status}" for status in ("failed", "cancelled") if progress.count(status)
+    ]
+    if progress.unfinished > 0:
+        parts.append(f"{progress.unfinished} running")
+    return ", ".join(parts)
 
 
 def _change_text(change: FieldChange, kind: ActionKind, paint: Paint) -> str:
@@ -95,14 +135,31 @@ def describe_runs(action: Action) -> str:
     return ""
 
 
+DATES_SHOWN = 5  # dates a text line names before "and N more"
+DATED_KINDS = frozenset({"run", "retry", "cancel_runs"})
+ACTION_WORDS: dict[str, str] = {"run": "run", "retry": "retry", "cancel_runs": "cancel runs of"}
+
+
+def format_date(value: datetime) -> str:
+    """A run date as people write it: the day alone at midnight, else with the time."""
+    text = format_iso(value).removesuffix("Z")
+    return text.removesuffix("T00:00:00").replace("T", " ")
+
+
 def format_value(value: Any) -> str:
     """A field value as JSON: strings quoted, objects inline."""
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def label(item: PlanItem) -> str:
-    where = "" if item.live_id is None else f" (id {item.live_id})"
-    return format_value(item.name) + where
+    """The name, with the live id and, once started, where it stands (judged on its runs when known)."""
+    if item.live is None:
+        return format_value(item.name)
+    status = item.live.status
+    if status is None:
+        return f"{format_value(item.name)} (id {item.live.id})"
+    state = verdict(status, item.progress) if item.progress is not None else status
+    return f"{format_value(item.name)} (id {item.live.id}, {state.replace('_', ' ')})"
 
 
 def describe_unmanaged(backfill: LiveBackfill) -> str:

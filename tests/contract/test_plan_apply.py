@@ -93,7 +93,10 @@ def test_create_and_start_then_nothing_to_do(cli, ws, mage, role):
     assert planned.code == EXIT_CHANGES, planned.err
     assert f'+ create "{ws.name("plain")}"' in planned.out
     assert f'> start "{ws.name("go")}" (+5 runs)' in planned.out
-    assert "Plan: 2 to create, 0 to update, 1 to start (+5 runs), 0 to cancel" in planned.out
+    assert planned.out.splitlines()[-1] == (
+        "Plan: 2 to create, 0 to update, 1 to start, 0 to restart, 0 to retry, 0 to run new dates, "
+        "0 to cancel, 0 to delete, 0 blocked; +5 runs, 0 stopped"
+    )
 
     applied = cli("apply", "--auto-approve", str(ws.folder), role=role)
     assert applied.code == EXIT_OK, applied.out + applied.err
@@ -182,7 +185,7 @@ def test_absent_deletes_and_says_runs_stay(cli, ws, mage, with_schedule):
     else:  # deleting needs only the name: the schedule may already be gone from the manifest
         ws.write(f"- name: {ws.name('doomed')}\n  state: absent")
     planned = cli("plan", str(ws.folder))
-    assert f'- delete "{ws.name("doomed")}" (id {doomed.id})' in planned.out
+    assert f'- delete "{ws.name("doomed")}" (id {doomed.id}, ' in planned.out
     assert "Mage keeps its pipeline runs after the backfill is deleted" in planned.out
 
     assert cli("apply", "--auto-approve", str(ws.folder)).code == EXIT_OK
