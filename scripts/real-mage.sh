@@ -7,7 +7,8 @@
 #   2. creates a Mage project in a fresh temporary directory (its SQLite DB lives there too);
 #   3. starts Mage on 127.0.0.1 at a free port (never 6789), authentication on (0.9.80's default),
 #      in its own session (setsid) so that the whole process group can be stopped;
-#   4. creates the pipeline bfs_conformance with a no-op block and an Editor user, through the API;
+#   4. creates the pipeline bfs_conformance with a no-op block, bfs_flags whose block fails on dates
+#      flagged by a file in a folder of this run, and an Editor user, through the API;
 #   5. runs `pytest -m real_mage tests/contract` with the BFS_REAL_MAGE_* variables set;
 #   6. always stops the server's process group and removes the temporary directory (trap).
 #
@@ -21,6 +22,7 @@ VENV="${BFS_MAGE_VENV:-$HOME/.cache/backfill-sync/mage-ai-${MAGE_VERSION}}"
 START_TIMEOUT="${BFS_MAGE_START_TIMEOUT:-180}"
 PYTEST="${PYTEST:-.venv/bin/pytest}"
 PIPELINE=bfs_conformance
+FLAG_PIPELINE=bfs_flags
 EDITOR_EMAIL=bfs-editor@example.com
 EDITOR_PASSWORD=bfs-editor-password
 NEEDED_KB=$((2 * 1024 * 1024))
@@ -121,9 +123,13 @@ URL="http://127.0.0.1:${PORT}"
 say "starting Mage ${MAGE_VERSION} on ${URL} (project in ${WORK})"
 start_mage
 wait_until_answering
-say "Mage answers; creating pipeline ${PIPELINE} and the Editor user"
-"${VENV}/bin/python" scripts/real_mage_setup.py "${URL}" "${PIPELINE}" "${EDITOR_EMAIL}" "${EDITOR_PASSWORD}"
+say "Mage answers; creating pipelines ${PIPELINE} and ${FLAG_PIPELINE} and the Editor user"
+FLAG_DIR="${WORK}/flags"
+mkdir -p "${FLAG_DIR}"
+"${VENV}/bin/python" scripts/real_mage_setup.py "${URL}" "${PIPELINE}" "${EDITOR_EMAIL}" "${EDITOR_PASSWORD}" \
+  "${FLAG_PIPELINE}" "${FLAG_DIR}"
 
 export BFS_REAL_MAGE_URL="${URL}" BFS_REAL_MAGE_PIPELINE="${PIPELINE}"
+export BFS_REAL_MAGE_FLAG_PIPELINE="${FLAG_PIPELINE}" BFS_REAL_MAGE_FLAG_DIR="${FLAG_DIR}"
 export BFS_REAL_MAGE_EDITOR_EMAIL="${EDITOR_EMAIL}" BFS_REAL_MAGE_EDITOR_PASSWORD="${EDITOR_PASSWORD}"
 "${PYTEST}" -m real_mage tests/contract "$@"

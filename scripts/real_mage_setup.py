@@ -1,6 +1,12 @@
-"""Prepare a fresh real Mage for the conformance suite: a pipeline with a no-op block and an Editor user.
+"""Prepare a fresh real Mage for the conformance suite: a pipeline with a no-op block, a pipeline whose
+block fails on chosen dates, and an Editor user.
 
-Usage: real_mage_setup.py URL PIPELINE EDITOR_EMAIL EDITOR_PASSWORD   (stdlib only; idempotent)
+Usage: real_mage_setup.py URL PIPELINE EDITOR_EMAIL EDITOR_PASSWORD [FLAG_PIPELINE FLAG_DIR]
+(stdlib only; idempotent)
+
+The flag pipeline's block fails for a date `ds` while the file FLAG_DIR/<ds> exists, and appends one
+line per execution to FLAG_DIR/exec.log, so tests choose failing dates and count real executions.
+Its block has a name of its own: Mage shares block code by name across pipelines (§6.16).
 """
 
 from __future__ import annotations
@@ -42,16 +48,36 @@ def log_in(url: str) -> str:
     return str(claims["token"])
 
 
-def ensure_pipeline(url: str, token: str, uuid: str) -> None:
+FLAG_BLOCK = """if "custom" not in globals():
+    from mage_ai.data_preparation.decorators import custom
+import os
+
+FLAG_DIR = {flag_dir!r}
+
+
+@custom
+def bfs_flag_blk(*args, **kwargs):
+    ds = kwargs.get("ds")
+    with open(os.path.join(FLAG_DIR, "exec.log"), "a") as log:
+        log.write(f"{{ds}}\\n")
+    if os.path.exists(os.path.join(FLAG_DIR, str(ds))):
+        raise Exception(f"flagged to fail: {{ds}}")
+    return {{"ok": 1}}
+"""
+
+
+def ensure_pipeline(
+    url: str, token: str, uuid: str, block_name: str = "noop", content: str = NOOP_BLOCK
+) -> None:
     if "error" not in call(url, "GET", f"/api/pipelines/{uuid}", token=token):
         return
     made = call(url, "POST", "/api/pipelines", {"pipeline": {"name": uuid, "type": "python"}}, token)
     if "error" in made:
         sys.exit(f"could not create pipeline {uuid}: {made['error'].get('exception')}")
-    block = {"name": "noop", "type": "custom", "language": "python", "content": NOOP_BLOCK}
+    block = {"name": block_name, "type": "custom", "language": "python", "content": content}
     answer = call(url, "POST", f"/api/pipelines/{uuid}/blocks", {"block": block}, token)
     if "error" in answer:
-        sys.exit(f"could not add the no-op block: {answer['error'].get('exception')}")
+        sys.exit(f"could not add the block {block_name}: {answer['error'].get('exception')}")
 
 
 def ensure_editor(url: str, token: str, email: str, password: str) -> None:
@@ -75,13 +101,17 @@ def ensure_editor(url: str, token: str, email: str, password: str) -> None:
         sys.exit(f"the Editor user {email} cannot log in: {login.get('error')}")
 
 
-def main(url: str, pipeline: str, editor_email: str, editor_password: str) -> None:
+def main(url: str, pipeline: str, editor_email: str, editor_password: str, *flags: str) -> None:
     token = log_in(url)
     ensure_pipeline(url, token, pipeline)
+    if flags:
+        flag_pipeline, flag_dir = flags
+        content = FLAG_BLOCK.format(flag_dir=flag_dir)
+        ensure_pipeline(url, token, flag_pipeline, "bfs_flag_blk", content)
     ensure_editor(url, token, editor_email, editor_password)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 7):
         sys.exit(__doc__)
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:])

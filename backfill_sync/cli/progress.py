@@ -1,5 +1,5 @@
 """How waiting shows progress: a bar per backfill redrawn in place on a terminal; elsewhere (CI logs)
-one short line per change of counts, at most one a minute per backfill."""
+one short line per change of counts of a backfill still running, at most one a minute per backfill."""
 
 from __future__ import annotations
 
@@ -48,11 +48,10 @@ class WaitProgress:
         self._stream.flush()
 
     def _log(self, status: BackfillStatus) -> None:
-        finished = status.progress is None or status.progress.finished
+        if status.progress is None or status.progress.finished:
+            return  # the end result, printed right after, says it once
         last = self._logged.get(status.live.id)
-        if last is None and finished:
-            return  # finished before the wait began: the end result says it once
-        if last is not None and not finished and self._now() - last < self._gap:
+        if last is not None and self._now() - last < self._gap:
             return
         self._logged[status.live.id] = self._now()
         self._stream.write(status_line(status, self._paint) + "\n")

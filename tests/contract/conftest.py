@@ -13,13 +13,13 @@ import pytest
 from backfill_sync.cli import main
 from backfill_sync.client import Backoff, MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
-from tests.contract.servers import EMULATOR_PIPELINE, Credentials, MageServer
+from tests.contract.servers import EMULATOR_FLAG_PIPELINE, EMULATOR_PIPELINE, Credentials, MageServer
 from tests.emulator_process import start_emulator
 
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[MageServer]:
-    with start_emulator("--pipeline", EMULATOR_PIPELINE) as url:
+    with start_emulator("--pipeline", EMULATOR_PIPELINE, "--pipeline", EMULATOR_FLAG_PIPELINE) as url:
         yield MageServer.for_emulator(url)
 
 
@@ -55,6 +55,8 @@ def real_mage_server() -> MageServer:
         ),
         pipeline_uuid=os.environ["BFS_REAL_MAGE_PIPELINE"],
         can_inject_faults=False,
+        flag_pipeline=os.environ.get("BFS_REAL_MAGE_FLAG_PIPELINE", "bfs_flags"),
+        flag_dir=os.environ.get("BFS_REAL_MAGE_FLAG_DIR"),
     )
 
 
@@ -165,8 +167,23 @@ class Ran:
 @pytest.fixture(scope="session")
 def quiet_emulator() -> Iterator[MageServer]:
     """An emulator whose runs never finish by themselves: what a cancel stops is exact."""
-    with start_emulator("--pipeline", EMULATOR_PIPELINE, "--run-seconds", "0") as url:
+    pipelines = ("--pipeline", EMULATOR_PIPELINE, "--pipeline", EMULATOR_FLAG_PIPELINE)
+    with start_emulator(*pipelines, "--run-seconds", "0") as url:
         yield MageServer.for_emulator(url)
+
+
+@pytest.fixture(scope="session")
+def lively_emulator() -> Iterator[MageServer]:
+    """An emulator whose runs finish on their own, quickly, as real Mage's do slowly: for waiting."""
+    pipelines = ("--pipeline", EMULATOR_PIPELINE, "--pipeline", EMULATOR_FLAG_PIPELINE)
+    with start_emulator(*pipelines, "--run-seconds", "0.3") as url:
+        yield MageServer.for_emulator(url)
+
+
+@pytest.fixture(params=SERVERS)
+def lively(request: pytest.FixtureRequest) -> MageServer:
+    """The server of a run-lifecycle scenario: runs finish by themselves (the lively emulator, real Mage)."""
+    return _server(request, "lively_emulator")
 
 
 @pytest.fixture(params=SERVERS)
@@ -187,6 +204,13 @@ def cli(
     server: MageServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Ran]:
     """Run `backfill-sync ARGS` in-process against `server`, as the owner or the editor."""
+    return command_line(server, monkeypatch, capsys)
+
+
+def command_line(
+    server: MageServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Ran]:
+    """`backfill-sync ARGS` run in-process against `server`: code, stdout and stderr."""
 
     def run(*args: str, role: str = "owner") -> Ran:
         who = server.owner if role == "owner" else server.editor

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from backfill_sync.models import MAGE_PUBLIC_API_KEY, MageConnection
 
 EMULATOR_PIPELINE = "hc_conformance"
+EMULATOR_FLAG_PIPELINE = "hc_flags"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class MageServer:
     editor: Credentials
     pipeline_uuid: str
     can_inject_faults: bool
+    # A pipeline whose runs fail on chosen dates (fail_dates), and where its executions are counted.
+    flag_pipeline: str = EMULATOR_FLAG_PIPELINE
+    flag_dir: str | None = None  # real Mage: the folder its flag block reads (see real_mage_setup.py)
 
     @classmethod
     def for_emulator(cls, url: str) -> MageServer:
@@ -43,6 +49,38 @@ class MageServer:
         values: dict[str, Any] = {"url": self.url, "email": who.email, "password": who.password}
         values.update(overrides)
         return MageConnection(**values)
+
+    # -- the flag pipeline: failing dates and executions, on both servers --------------------------------
+
+    def fail_dates(self, *dates: str) -> None:
+        """From now on, runs of the flag pipeline for these days (YYYY-MM-DD) fail; the others succeed."""
+        if self.flag_dir is None:
+            self._control(
+                "POST",
+                "/_emulator/runs/outcomes",
+                {"pipeline_uuid": self.flag_pipeline, "fail_dates": list(dates)},
+            )
+            return
+        folder = Path(self.flag_dir)
+        for old in folder.glob("????-??-??"):
+            old.unlink()
+        for date in dates:
+            (folder / date).write_text("fail\n", encoding="utf-8")
+
+    def executions(self) -> Counter[str]:
+        """How often the flag pipeline's block really ran, per day."""
+        if self.flag_dir is None:
+            rows = self._control("GET", "/_emulator/executions", None)["executions"]
+            return Counter(
+                {
+                    row["execution_date"][:10]: row["count"]
+                    for row in rows
+                    if row["pipeline_uuid"] == self.flag_pipeline
+                }
+            )
+        log = Path(self.flag_dir) / "exec.log"
+        lines = log.read_text(encoding="utf-8").split() if log.exists() else []
+        return Counter(lines)
 
     # -- emulator control (no auth needed) -----------------------------------------------------------
 

@@ -18,40 +18,10 @@ import pytest
 from backfill_sync.client import MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
 from tests.contract.servers import MageServer
+from tests.contract.workspace import Workspace, by_name, mine
 from tests.emulator_http import Api, login
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-
-class Workspace:
-    """A manifest folder for one test: backfill names carry a unique prefix, so tests never collide."""
-
-    def __init__(self, root: Path, server: MageServer) -> None:
-        self.root = root
-        self.server = server
-        self.prefix = f"e2e-{uuid.uuid4().hex[:8]}"
-        self.folder = root / "backfills"
-        self.folder.mkdir()
-
-    def name(self, label: str) -> str:
-        return f"{self.prefix}-{label}"
-
-    def write(self, *entries: str) -> Path:
-        body = "".join(textwrap.indent(textwrap.dedent(entry).strip() + "\n", "  ") for entry in entries)
-        path = self.folder / f"{self.server.pipeline_uuid}.yaml"
-        path.write_text(f"pipeline_uuid: {self.server.pipeline_uuid}\nbackfills:\n{body}", encoding="utf-8")
-        return path
-
-    def entry(
-        self, label: str, *, extra: str = "", start: str = "2024-01-01", end: str = "2024-01-05"
-    ) -> str:
-        return (
-            f"- name: {self.name(label)}\n"
-            f"  start_datetime: '{start}'\n"
-            f"  end_datetime: '{end}'\n"
-            f"  interval_type: day\n"
-            f"  interval_units: 1\n" + textwrap.indent(textwrap.dedent(extra).strip(), "  ")
-        )
 
 
 @pytest.fixture
@@ -64,17 +34,6 @@ def ws(tmp_path: Path, server: MageServer, mage: MageClient) -> Iterator[Workspa
             if live.status in ("initial", "running"):
                 mage.set_status(server.pipeline_uuid, live.id, "cancelled")
             mage.delete_backfill(server.pipeline_uuid, live.id)
-
-
-def mine(mage: MageClient, ws: Workspace) -> list[LiveBackfill]:
-    rows = mage.list_backfills(ws.server.pipeline_uuid)
-    return [row for row in rows if (row.name or "").startswith(ws.prefix)]
-
-
-def by_name(mage: MageClient, ws: Workspace, label: str) -> LiveBackfill:
-    rows = [row for row in mine(mage, ws) if row.name == ws.name(label)]
-    assert len(rows) == 1, f"expected exactly one {ws.name(label)!r}, found {len(rows)}"
-    return rows[0]
 
 
 def total_runs(mage: MageClient, backfill: LiveBackfill) -> int:

@@ -1,0 +1,141 @@
+"""The run lifecycle end to end: apply --wait, status, retry_failed_before, dates a window gains.
+
+Against an emulator whose runs finish by themselves and, under `-m real_mage`, against real Mage (about
+15 s per small backfill there: these scenarios are few and small). A flag pipeline fails on the dates a
+test chooses and counts every execution of its block, so "no date ran twice" is checked on executions,
+not only on statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from backfill_sync.client import MageClient
+from backfill_sync.datetimes import format_iso
+from tests.contract.conftest import Ran, command_line
+from tests.contract.servers import MageServer
+from tests.contract.workspace import Workspace, by_name, mine
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = "10m"  # far more than the ~15 s real Mage takes; only a hang would reach it
+
+
+@pytest.fixture
+def owner(lively: MageServer) -> Iterator[MageClient]:
+    with MageClient(lively.connection("owner")) as api:
+        yield api
+
+
+@pytest.fixture
+def run_cli(lively, monkeypatch, capsys) -> Callable[..., Ran]:
+    return command_line(lively, monkeypatch, capsys)
+
+
+@pytest.fixture
+def flags(tmp_path: Path, lively: MageServer, owner: MageClient) -> Iterator[Workspace]:
+    """Manifests for the flag pipeline; what they made is cancelled and deleted afterwards."""
+    workspace = Workspace(tmp_path, lively, lively.flag_pipeline)
+    lively.fail_dates()
+    try:
+        yield workspace
+    finally:
+        lively.fail_dates()
+        for live in mine(owner, workspace):
+            if live.status in ("initial", "running"):
+                owner.set_status(workspace.pipeline_uuid, live.id, "cancelled")
+            owner.delete_backfill(workspace.pipeline_uuid, live.id)
+
+
+def status_json(run_cli: Callable[..., Ran], folder: Path) -> dict[str, Any]:
+    shown = run_cli("status", "--format", "json", str(folder))
+    assert shown.code == 0, shown.err
+    document = json.loads(shown.out)
+    schema = json.loads((ROOT / "schemas" / "status.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)
+    return dict(document)
+
+
+def mage_now(owner: MageClient) -> str:
+    """An instant by Mage's clock, strictly after every failure seen so far (run times are whole seconds)."""
+    time.sleep(1.1)
+    owner.list_pipeline_uuids()
+    now = owner.server_time() or datetime.now(UTC)
+    return format_iso(now)
+
+
+def test_apply_wait_sees_every_date_completed(run_cli, flags, lively):
+    flags.write(flags.entry("ok", extra="state: started", start="2024-03-01", end="2024-03-03"))
+    applied = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
+    assert applied.code == 0, applied.out + applied.err
+    assert "Every date of the started backfills completed." in applied.err
+    (backfill,) = status_json(run_cli, flags.folder)["backfills"]
+    assert (backfill["state"], backfill["dates"]["total"], backfill["dates"]["completed"]) == (
+        "completed",
+        3,
+        3,
+    )
+    assert run_cli("status", "--detailed-exitcode", str(flags.folder)).code == 0
+    ran = lively.executions()
+    assert [ran[day] for day in ("2024-03-01", "2024-03-02", "2024-03-03")] == [1, 1, 1]
+
+
+def test_failed_dates_are_named_retried_once_and_a_wider_window_runs_only_new_dates(
+    run_cli, flags, lively, owner
+):
+    lively.fail_dates("2024-04-02", "2024-04-04")
+    started = flags.entry("f", extra="state: started", start="2024-04-01", end="2024-04-04")
+    flags.write(started)
+
+    failed = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
+    assert failed.code == 1, failed.out + failed.err
+    assert f"{flags.pipeline_uuid}/{flags.name('f')} (id" in failed.err
+    assert "2024-04-02, 2024-04-04" in failed.err
+    assert "retry_failed_before" in failed.err
+    document = status_json(run_cli, flags.folder)
+    assert document["outcome"] == "failed"
+    assert document["backfills"][0]["failed_dates"] == ["2024-04-02T00:00:00Z", "2024-04-04T00:00:00Z"]
+    assert run_cli("status", "--detailed-exitcode", str(flags.folder)).code == 3
+
+    lively.fail_dates()  # the cause is fixed
+    retried = flags.entry(
+        "f",
+        extra=f"state: started\nretry_failed_before: '{mage_now(owner)}'",
+        start="2024-04-01",
+        end="2024-04-04",
+    )
+    flags.write(retried)
+    planned = run_cli("plan", "--detailed-exitcode", str(flags.folder))
+    assert planned.code == 2, planned.out + planned.err
+    assert ": 2 failed dates (2024-04-02, 2024-04-04), +2 runs" in planned.out
+    assert "1 to retry" in planned.out
+    done = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
+    assert done.code == 0, done.out + done.err
+    again = run_cli("plan", "--detailed-exitcode", str(flags.folder))
+    assert (again.code, again.out) == (0, "No changes.\n"), again.out + again.err
+
+    wider = flags.entry(
+        "f", extra=retried.split("interval_units: 1\n")[1], start="2024-04-01", end="2024-04-06"
+    )
+    flags.write(wider)
+    planned = run_cli("plan", str(flags.folder))
+    assert ": 2 new dates (first 2024-04-05, last 2024-04-06), +2 runs" in planned.out, planned.out
+    extended = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
+    assert extended.code == 0, extended.out + extended.err
+    assert run_cli("plan", "--detailed-exitcode", str(flags.folder)).code == 0
+
+    ran = lively.executions()
+    assert {
+        day: ran[day] for day in ("2024-04-01", "2024-04-03", "2024-04-05", "2024-04-06")
+    } == dict.fromkeys(("2024-04-01", "2024-04-03", "2024-04-05", "2024-04-06"), 1)
+    assert (ran["2024-04-02"], ran["2024-04-04"]) == (2, 2)  # failed once, retried once
+    counts = owner.run_counts([by_name(owner, flags, "f")])
+    (found,) = counts.values()
+    assert (found.total, found.by_status) == (6, {"completed": 6})
