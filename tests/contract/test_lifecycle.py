@@ -139,3 +139,116 @@ def test_failed_dates_are_named_retried_once_and_a_wider_window_runs_only_new_da
     counts = owner.run_counts([by_name(owner, flags, "f")])
     (found,) = counts.values()
     assert (found.total, found.by_status) == (6, {"completed": 6})
+
+
+# -- on the emulator only: timing and faults it can arrange exactly ------------------------------------
+
+
+@pytest.fixture
+def quiet_flags(
+    tmp_path: Path, quiet_emulator: MageServer, monkeypatch, capsys
+) -> Iterator[tuple[Workspace, Callable[..., Ran]]]:
+    """The flag pipeline on the emulator whose runs never finish by themselves."""
+    workspace = Workspace(tmp_path, quiet_emulator, quiet_emulator.flag_pipeline)
+    yield workspace, command_line(quiet_emulator, monkeypatch, capsys)
+    with MageClient(quiet_emulator.connection("owner")) as api:
+        for live in mine(api, workspace):
+            if live.status in ("initial", "running"):
+                api.set_status(workspace.pipeline_uuid, live.id, "cancelled")
+            api.delete_backfill(workspace.pipeline_uuid, live.id)
+
+
+def test_wait_ends_at_its_timeout_and_says_so(quiet_flags):
+    ws, run_cli = quiet_flags
+    ws.write(ws.entry("slow", extra="state: started"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
+    waited = run_cli("wait", "--timeout", "3s", "--format", "json", str(ws.folder))
+    assert waited.code == 1
+    assert "timed out after 3s with 1 backfill still running" in waited.err
+    document = json.loads(waited.out)
+    assert (document["wait"]["result"], document["outcome"]) == ("timed_out", "running")
+    assert document["wait"]["waited_seconds"] >= 3
+
+
+def test_a_window_that_shrinks_cancels_the_runs_of_lost_dates_only(quiet_flags, quiet_emulator):
+    ws, run_cli = quiet_flags
+    ws.write(ws.entry("shrinks", extra="state: started", end="2024-01-05"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
+    ws.write(ws.entry("shrinks", extra="state: started", end="2024-01-03"))
+    planned = run_cli("plan", str(ws.folder))
+    assert (
+        ": 2 dates no longer in the window (2024-01-04, 2024-01-05), stops 2 unfinished runs" in planned.out
+    )
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
+    with MageClient(quiet_emulator.connection("owner")) as api:
+        backfill = by_name(api, ws, "shrinks")
+        runs = {
+            run.execution_date.day: run.status
+            for run in api.runs.list_runs(backfill.id)
+            if run.execution_date
+        }
+        assert runs == {1: "running", 2: "running", 3: "running", 4: "cancelled", 5: "cancelled"}
+        quiet_emulator.complete_runs(backfill.id)
+        assert fetch_status(api, backfill.id) == "running"  # Mage's own word, forever (§6.10)
+    document = status_json(run_cli, ws.folder)
+    assert (document["backfills"][0]["state"], document["backfills"][0]["dates"]["completed"]) == (
+        "completed",
+        3,
+    )
+    assert run_cli("plan", "--detailed-exitcode", str(ws.folder)).code == 0
+
+
+def test_an_unanswered_run_create_is_found_not_sent_again(tmp_path, emulator_server, monkeypatch, capsys):
+    ws = Workspace(tmp_path, emulator_server, emulator_server.flag_pipeline)
+    run_cli = command_line(emulator_server, monkeypatch, capsys)
+    ws.write(ws.entry("lost-answer", extra="state: started", start="2024-05-01", end="2024-05-02"))
+    assert run_cli("apply", "--auto-approve", "--wait", str(ws.folder)).code == 0
+    ws.write(ws.entry("lost-answer", extra="state: started", start="2024-05-01", end="2024-05-03"))
+    emulator_server.inject(
+        method="POST", path=r"^/api/pipeline_schedules/\d+/pipeline_runs$", kind="drop_after", times=1
+    )
+    try:
+        applied = run_cli("apply", "--auto-approve", "--wait", str(ws.folder))
+        assert applied.code == 0, applied.out + applied.err
+        with MageClient(emulator_server.connection("owner")) as api:
+            backfill = by_name(api, ws, "lost-answer")
+            dates = [run.execution_date for run in api.runs.list_runs(backfill.id)]
+        assert len(dates) == len(set(dates)) == 3
+        assert emulator_server.executions()["2024-05-03"] == 1
+    finally:
+        emulator_server.clear_faults()
+        with MageClient(emulator_server.connection("owner")) as api:
+            for live in mine(api, ws):
+                api.delete_backfill(ws.pipeline_uuid, live.id)
+
+
+def fetch_status(api: MageClient, backfill_id: int) -> str | None:
+    found = api.get_backfill(backfill_id)
+    assert found is not None
+    return found.status
+
+
+def test_under_github_actions_wait_annotates_failed_dates_and_writes_the_summary(
+    tmp_path, lively_emulator, monkeypatch, capsys
+):
+    ws = Workspace(tmp_path, lively_emulator, lively_emulator.flag_pipeline)
+    run_cli = command_line(lively_emulator, monkeypatch, capsys)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    lively_emulator.fail_dates("2024-06-02")
+    try:
+        path = ws.write(ws.entry("annotated", extra="state: started", start="2024-06-01", end="2024-06-03"))
+        waited = run_cli("apply", "--auto-approve", "--wait", str(ws.folder))
+        assert waited.code == 1
+        # The entry's `- name:` is on line 3 of the manifest Workspace writes.
+        assert f"::error file={path},line=3::" in waited.err
+        assert "dates failed: 2024-06-02" in waited.err
+        text = summary.read_text(encoding="utf-8")
+        assert text.startswith("<!-- backfill-sync:status -->\n### backfill-sync wait")
+        assert "| failed |" in text
+    finally:
+        lively_emulator.fail_dates()
+        with MageClient(lively_emulator.connection("owner")) as api:
+            for live in mine(api, ws):
+                api.delete_backfill(ws.pipeline_uuid, live.id)
