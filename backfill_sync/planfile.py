@@ -11,6 +11,7 @@ from typing import Any, cast
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from backfill_sync.apply_runs import DATED_KINDS
 from backfill_sync.datetimes import parse_mage_datetime
 from backfill_sync.errors import UsageError
 from backfill_sync.models import (
@@ -25,8 +26,10 @@ from backfill_sync.models import (
     Schedule,
     SourceLocation,
 )
+from backfill_sync.plan import plan_item
 from backfill_sync.render import PLAN_FORMAT_VERSION, render_plan_json
-from backfill_sync.runs import progress_from_counts
+from backfill_sync.render.plan_json import plan_digest
+from backfill_sync.runs import in_window, progress_from_counts
 
 PLAN_SCHEMA_RESOURCE = "plan.schema.json"
 
@@ -36,13 +39,69 @@ def dump_plan(plan: Plan) -> str:
 
 
 def load_plan(text: str, source_name: str) -> Plan:
-    """The Plan saved in `text`; UsageError naming `source_name` when it is not a plan this version reads."""
+    """The Plan saved in `text`; UsageError naming `source_name` when it is not a plan this version reads,
+    was edited after plan wrote it, or its parts disagree (what it shows is not what it would do)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source_name}: not a saved plan: invalid JSON ({exc})") from None
     check_plan_document(data, source_name)
-    return plan_from_dict(data)
+    if data["digest"] != plan_digest(data):
+        raise UsageError(
+            f"{source_name}: the saved plan was changed after `plan` wrote it (its digest does not match); "
+            "make a new plan. Nothing was applied."
+        )
+    plan = plan_from_dict(data)
+    for item in plan.items():
+        check_item_agrees(item, plan.allow_restart, source_name)
+    return plan
+
+
+def check_item_agrees(item: PlanItem, allow_restart: bool, source_name: str) -> None:
+    """What a saved item shows (name, changes, actions) must be what its desired backfill and the live
+    backfill it saw make: apply shows and carries out one and the same thing."""
+    desired = item.desired
+    fresh = plan_item(desired, item.live, allow_restart)
+    problems = []
+    if (item.name, item.pipeline_uuid) != (desired.name, desired.pipeline_uuid):
+        problems.append("its name or pipeline differs from its desired backfill")
+    if item.changes != fresh.changes:
+        problems.append("its field changes are not what its desired backfill asks")
+    if _plain(item.actions) != _plain(fresh.actions):
+        problems.append("its actions are not what its desired backfill asks")
+    problems += _dated_problems(item)
+    if problems:
+        raise UsageError(
+            f"{source_name}: backfill {item.name!r} of pipeline {item.pipeline_uuid!r}: "
+            + "; ".join(problems)
+            + ". The file was altered; make a new plan. Nothing was applied."
+        )
+
+
+def _plain(actions: tuple[Action, ...]) -> list[tuple[str, str | None, int | None]]:
+    """The actions that follow from desired and live alone. The runs a cancel or a delete stops depend
+    on run counts the file does not keep, so only those of starts and restarts are compared."""
+    return [
+        (action.kind, action.blocked, action.runs if action.kind in ("start", "restart") else None)
+        for action in actions
+        if action.kind not in DATED_KINDS
+    ]
+
+
+def _dated_problems(item: PlanItem) -> list[str]:
+    window = item.desired.schedule
+    problems = []
+    for action in item.actions:
+        if action.kind not in DATED_KINDS:
+            continue
+        if action.runs != len(action.dates) or window is None or item.live is None:
+            problems.append(f"its {action.kind} does not add up")
+            continue
+        inside = [in_window(window, date) for date in action.dates]
+        wrong = any(inside) if action.kind == "cancel_runs" else not all(inside)
+        if wrong:
+            problems.append(f"its {action.kind} names dates its window does not explain")
+    return problems
 
 
 def check_plan_document(data: Any, source_name: str) -> None:

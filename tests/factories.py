@@ -130,8 +130,12 @@ def january_runs(status: str = "completed", *, first_id: int = 1, days: int = 31
     return [run(first_id + day, f"2024-01-{day + 1:02d}", status) for day in range(days)]
 
 
-def every_action_plan() -> Plan:
-    """A plan with every action type, blocked and allowed restarts, warnings, notes and unmanaged ones."""
+def every_action_plan(*, one_allow_restart: bool = False) -> Plan:
+    """A plan with every action type, blocked and allowed restarts, warnings, notes and unmanaged ones.
+
+    Blocked and allowed restarts cannot both come from one `plan` run; one_allow_restart makes the
+    plan one run could have made (its restart of sales_monthly blocked too), as a saved plan must be.
+    """
     etl = manifest(
         desired("new-hourly", start="2024-01-01", end="2024-01-31T23:00:00Z", interval_type="hour"),
         desired("new-started", variables={"region": "eu"}, state="started"),
@@ -187,7 +191,7 @@ def every_action_plan() -> Plan:
         ],
     }
     blocked = plan_of(etl, live_backfills=live_backfills, runs=runs)
-    allowed = plan_of(sales, live_backfills=live_backfills, allow_restart=True)
+    allowed = plan_of(sales, live_backfills=live_backfills, allow_restart=not one_allow_restart)
     counts = {b.id: RunCounts(31, b.run_status_counts) for b in live_backfills if b.run_status_counts}
     both = Plan(MAGE_URL, blocked.pipelines + allowed.pipelines, allow_restart=False)
     return with_progress(both, counts)

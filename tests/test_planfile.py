@@ -12,6 +12,7 @@ from backfill_sync.errors import UsageError
 from backfill_sync.models import Plan, SourceLocation
 from backfill_sync.planfile import dump_plan, load_plan
 from backfill_sync.render import plan_to_dict, render_plan_json
+from backfill_sync.render.plan_json import plan_digest
 from tests.factories import desired, every_action_plan, live, manifest, name_only_absent, plan_of
 
 
@@ -34,8 +35,8 @@ JUNK_LIVE = live(
 )
 
 PLANS = [
-    pytest.param(every_action_plan(), id="every-action"),
-    pytest.param(with_sources(every_action_plan()), id="with-sources"),
+    pytest.param(every_action_plan(one_allow_restart=True), id="every-action"),
+    pytest.param(with_sources(every_action_plan(one_allow_restart=True)), id="with-sources"),
     pytest.param(plan_of(), id="empty"),
     pytest.param(plan_of(manifest()), id="empty-manifest"),
     pytest.param(
@@ -93,14 +94,16 @@ def test_loaded_plan_keeps_what_apply_compares(plan: Plan):
 
 
 def test_saved_plan_has_no_credentials():
-    plan = replace(every_action_plan(), mage_url="https://admin:hunter2@mage.example.com/")
+    plan = replace(
+        every_action_plan(one_allow_restart=True), mage_url="https://admin:hunter2@mage.example.com/"
+    )
     text = dump_plan(plan)
     assert "hunter2" not in text
     assert load_plan(text, "saved.json").mage_url == "https://mage.example.com"
 
 
 def _broken(change) -> str:
-    document = plan_to_dict(every_action_plan())
+    document = plan_to_dict(every_action_plan(one_allow_restart=True))
     change(document)
     return json.dumps(document)
 
@@ -161,3 +164,54 @@ def _set(path: list[object], value: object):
 def test_anything_else_is_a_usage_error_naming_the_file(text: str, message: str):
     with pytest.raises(UsageError, match=message):
         load_plan(text, "saved.json")
+
+
+def _edited(change, *, redigest: bool) -> str:
+    document = plan_to_dict(every_action_plan(one_allow_restart=True))
+    change(document)
+    if redigest:
+        document["digest"] = plan_digest(document)
+    return json.dumps(document)
+
+
+def _rename_create(document):
+    item = document["pipelines"][0]["items"][0]
+    item["desired"]["name"] = "other-name"
+    item["desired"]["variables"] = {"injected": True}
+
+
+def test_a_plan_edited_after_plan_wrote_it_is_refused():
+    with pytest.raises(UsageError, match=r"saved\.json: the saved plan was changed after `plan` wrote it"):
+        load_plan(_edited(_rename_create, redigest=False), "saved.json")
+
+
+def test_a_plan_whose_parts_disagree_is_refused_even_with_a_fresh_digest():
+    # Shows `create "new-hourly"` while its desired backfill would create "other-name" with injected
+    # variables: what apply shows must be what it does.
+    with pytest.raises(
+        UsageError, match=r"backfill 'new-hourly' .*: its name or pipeline differs .*; its field changes"
+    ):
+        load_plan(_edited(_rename_create, redigest=True), "saved.json")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        pytest.param(["pipelines", 0, "items", 3, "actions"], [], "its actions", id="start-dropped"),
+        pytest.param(
+            ["pipelines", 0, "items", 9, "actions", 1, "dates"],
+            ["2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"],
+            "its run names dates its window does not explain",
+            id="run-of-other-dates",
+        ),
+        pytest.param(
+            ["pipelines", 0, "items", 11, "actions", 0, "runs"],
+            30,
+            "its retry does not add up",
+            id="retry-count",
+        ),
+    ],
+)
+def test_actions_that_do_not_follow_from_the_item_are_refused(path, value, problem):
+    with pytest.raises(UsageError, match=problem):
+        load_plan(_edited(_set(path, value), redigest=True), "saved.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,7 +20,24 @@ def render_plan_json(plan: Plan) -> str:
 
 
 def plan_to_dict(plan: Plan) -> JsonObject:
-    """The versioned, self-contained JSON form of a plan (see schemas/plan.schema.json). No secrets."""
+    """The versioned, self-contained JSON form of a plan (see schemas/plan.schema.json). No secrets.
+
+    It ends with a digest of everything before it, so that apply can refuse a file edited after plan
+    wrote it (an accident or a naive edit; someone who recomputes the digest is not stopped by it).
+    """
+    document = _plan_document(plan)
+    document["digest"] = plan_digest(document)
+    return document
+
+
+def plan_digest(document: JsonObject) -> str:
+    """sha256 of the document's canonical JSON, its own `digest` key left out."""
+    content = {key: value for key, value in document.items() if key != "digest"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _plan_document(plan: Plan) -> JsonObject:
     summary = summarize_plan(plan.items())
     return {
         "format_version": PLAN_FORMAT_VERSION,
