@@ -17,6 +17,7 @@ import pytest
 
 from backfill_sync.client import MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
+from backfill_sync.render.plan_json import plan_digest
 from tests.contract.servers import MageServer
 from tests.contract.workspace import Workspace, by_name, mine
 from tests.emulator_http import Api, login
@@ -223,7 +224,8 @@ def test_a_plan_for_another_mage_is_refused(cli, ws, tmp_path):
     plan_file = tmp_path / "plan.json"
     assert cli("plan", "--out", str(plan_file), str(ws.folder)).code == EXIT_OK
     saved = json.loads(plan_file.read_text())
-    saved["mage_url"] = "http://127.0.0.1:9"
+    saved["mage_url"] = "http://127.0.0.1:9"  # as if it had been made against that Mage
+    saved["digest"] = plan_digest(saved)
     plan_file.write_text(json.dumps(saved))
 
     applied = cli("apply", "--auto-approve", str(plan_file))
