@@ -64,6 +64,7 @@ class BackfillWriter(Protocol):
 # The order a backfill's steps are carried out in: runs for new dates before the window that needs them
 # is written (so a crash in between is repaired by the next apply), the status change last.
 EXECUTION_ORDER: tuple[str, ...] = (
+    "delete_twins",
     "create",
     "run",
     "retry",
@@ -201,6 +202,8 @@ def apply_item(
             if action.kind in DATED_KINDS:
                 assert live is not None, "run actions are planned for live backfills only"
                 carry_out_dates(action, item.desired, live, runs or (), writer.runs, steps)
+            elif action.kind == "delete_twins":
+                _delete_twins(action, item.desired, writer, steps)
             else:
                 live = _carry_out(action, item.desired, live, writer, steps)
     except StalePlanError as exc:
@@ -208,6 +211,20 @@ def apply_item(
     except BackfillSyncError as exc:
         return _result(item, None, "failed", steps, str(exc))
     return _result(item, live, "done", steps, remark)
+
+
+def _delete_twins(action: Action, desired: DesiredBackfill, writer: BackfillWriter, steps: list[str]) -> None:
+    """Delete each twin that is still a never-started backfill of the desired name; one that started
+    or was renamed meanwhile is no twin any more, and the plan no longer holds."""
+    for twin_id in action.ids:
+        twin = writer.get_backfill(twin_id)
+        if twin is None:
+            steps.append(f"twin id {twin_id} already gone")
+            continue
+        if twin.status is not None or twin.name != desired.name:
+            raise StalePlanError(f"twin id {twin_id} changed since the plan was made; run plan again")
+        writer.delete_backfill(desired.pipeline_uuid, twin_id)
+        steps.append(f"deleted twin id {twin_id}")
 
 
 def _runs_now(item: PlanItem, live: LiveBackfill | None, writer: BackfillWriter) -> list[Run] | None:
@@ -283,6 +300,7 @@ def _remaining_actions(
             todo += [left] if left.dates else []
             already += done
     todo += [action for action in fresh.actions if action.kind not in DATED_KINDS]
+    todo += [action for action in item.actions if action.kind == "delete_twins"]  # checked as it runs
     return todo, already
 
 

@@ -20,7 +20,7 @@ from backfill_sync.models import (
     RunCounts,
     StatusCommand,
 )
-from backfill_sync.run_client import RunClient
+from backfill_sync.run_client import CONFIRM_SECONDS, RunClient, confirm_attempts
 from backfill_sync.transport import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_RETRIES,
@@ -56,6 +56,7 @@ class MageClient:
         backoff: Backoff | None = None,
         page_size: int = PAGE_SIZE,
         session: MageSession | None = None,
+        confirm_seconds: float = CONFIRM_SECONDS,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be >= 1: Mage pages `_limit` <= 0 forever")
@@ -64,7 +65,8 @@ class MageClient:
         self._session = session or MageSession(
             connection, timeout=timeout, retries=retries, max_connections=max_connections, backoff=backoff
         )
-        self.runs = RunClient(self._session)
+        self._confirm_seconds = confirm_seconds
+        self.runs = RunClient(self._session, confirm_seconds=confirm_seconds)
 
     @property
     def session(self) -> MageSession:
@@ -239,27 +241,45 @@ class MageClient:
             return self._find_created(pipeline_uuid, name, f"POST {path} got no answer ({exc})")
 
     def _find_created(self, pipeline_uuid: str, name: str, what: str) -> LiveBackfill:
-        matches = [live for live in self.list_backfills(pipeline_uuid) if live.name == name]
-        if len(matches) == 1:
-            return matches[0]
-        found = "no backfill" if not matches else f"{len(matches)} backfills"
+        """After a create got no answer: look for it, for long enough that a slow Mage still working on
+        it has finished (the read-backs queue behind it); the newest never-started one of that name."""
+        for _ in confirm_attempts(self._confirm_seconds, self._session.backoff):
+            matches = [live for live in self.list_backfills(pipeline_uuid) if live.name == name]
+            fresh = [live for live in matches if live.status is None]
+            if fresh:
+                return max(fresh, key=lambda live: live.id)
         raise UnknownOutcome(
-            f"{what}; Mage now has {found} named {name!r} in pipeline {pipeline_uuid}. "
-            "Check the backfills of that pipeline in Mage, then run plan again."
+            f"{what}; after {self._confirm_seconds:.0f} s Mage has no new backfill named {name!r} "
+            f"in pipeline {pipeline_uuid}. If one appears later, the next plan removes the twin; "
+            "run plan again."
         )
 
     def _confirm_status(
         self, backfill_id: int, status: StatusCommand, before: LiveBackfill | None, what: str
     ) -> LiveBackfill:
-        after = self.get_backfill(backfill_id)
-        if after is None:
-            raise UnknownOutcome(f"{what}; backfill {backfill_id} no longer exists in Mage")
-        if _status_reached(status, before, after):
-            return after
+        """After a status change got no answer: read back until it shows, or long enough that a slow
+        Mage has surely handled it; never send it again (a second start runs every date twice)."""
+        after: LiveBackfill | None = None
+        for _ in confirm_attempts(self._confirm_seconds, self._session.backoff):
+            after = self.get_backfill(backfill_id)
+            if after is None:
+                raise UnknownOutcome(f"{what}; backfill {backfill_id} no longer exists in Mage")
+            if _status_reached(status, before, after):
+                return after
+        shown = "unknown" if after is None else repr(after.status)
         raise UnknownOutcome(
-            f"{what}; backfill {backfill_id} now has status {after.status!r}, not {status!r}. "
-            f"Check backfill {backfill_id} and its runs in Mage before trying again."
+            f"{what}; after {self._confirm_seconds:.0f} s backfill {backfill_id} still has status "
+            f"{shown}, not {status!r}. Check backfill {backfill_id} and its runs in Mage before trying again."
         )
+
+    def count_runs(self, backfill_id: int) -> int:
+        """How many runs the backfill has, every run of every date (a one-row page says the total)."""
+        params = {"backfill_id": int(backfill_id), "_limit": 1, "_format": "with_basic_details"}
+        page = self._session.call("GET", "/api/pipeline_runs", params=params)
+        count = (page.get("metadata") or {}).get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise MageError(f"Mage did not say how many runs backfill {backfill_id} has")
+        return count
 
     # -- reading helpers -----------------------------------------------------------------------------
 

@@ -174,7 +174,7 @@ class RunCounts:
 # Plans: what `plan` shows and `apply` carries out.
 
 ActionKind = Literal[
-    "create", "update", "start", "restart", "run", "retry", "cancel", "cancel_runs", "delete"
+    "delete_twins", "create", "update", "start", "restart", "run", "retry", "cancel", "cancel_runs", "delete"
 ]
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 
@@ -219,6 +219,7 @@ class Action:
     runs: int | None = None
     blocked: str | None = None  # why it will not be carried out, when it will not
     dates: tuple[datetime, ...] = ()
+    ids: tuple[int, ...] = ()  # delete_twins: the twins' ids
 
     @property
     def is_blocked(self) -> bool:

@@ -126,12 +126,33 @@ def plan_pipeline(
     def runs_of(live: LiveBackfill | None) -> Sequence[Run] | None:
         return None if live is None else seen.get(live.id)
 
-    items = tuple(
-        plan_item(desired, matches[desired.name], allow_restart, runs_of(matches[desired.name]))
-        for desired in manifest.backfills
-    )
+    index = LiveIndex.of(live)
+    items = []
+    for desired in manifest.backfills:
+        match = matches[desired.name]
+        item = plan_item(desired, match, allow_restart, runs_of(match))
+        twins = (
+            ()
+            if match is None or desired.id is not None
+            else twins_of(desired, index.by_name.get(desired.name, ()))
+        )
+        if twins:
+            claimed.update(twin.id for twin in twins)
+            item = with_twins_removed(item, twins)
+        items.append(item)
     unmanaged = tuple(backfill for backfill in live if backfill.id not in claimed)
-    return PipelinePlan(pipeline_uuid=manifest.pipeline_uuid, items=items, unmanaged=unmanaged)
+    return PipelinePlan(pipeline_uuid=manifest.pipeline_uuid, items=tuple(items), unmanaged=unmanaged)
+
+
+def with_twins_removed(item: PlanItem, twins: Sequence[LiveBackfill]) -> PlanItem:
+    """The item, first deleting the twins an earlier create left beside the backfill it manages."""
+    ids = tuple(twin.id for twin in twins)
+    note = (
+        f"ids {', '.join(map(str, ids))} are never-started twins of id {item.live_id} (a create whose "
+        "answer was lost, or two applies at once): the lowest id stays, the others are deleted"
+    )
+    action = Action("delete_twins", runs=0, ids=ids)
+    return dataclasses.replace(item, actions=(action, *item.actions), notes=(*item.notes, note))
 
 
 def match_backfills(manifest: Manifest, live: Sequence[LiveBackfill]) -> dict[str, LiveBackfill | None]:
@@ -158,11 +179,14 @@ class LiveIndex:
 
 
 def find_match(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill | None:
-    """By pinned id, else by name, else by a previous name. More than one candidate is an error."""
+    """By pinned id, else by name, else by a previous name. More than one candidate is an error, except
+    for twins: never-started backfills of the desired name that a create whose answer was lost (or two
+    applies at once) left beside the one with the lowest id, which is the match."""
     if desired.id is not None:
         return _match_pinned_id(desired, live)
-    names = dict.fromkeys((desired.name, *desired.previous_names))
-    candidates = [backfill for name in names for backfill in live.by_name.get(name, ())]
+    candidates = name_candidates(desired, live)
+    if len(candidates) > 1 and twins_of(desired, candidates):
+        return min(candidates, key=lambda backfill: backfill.id)
     if len(candidates) > 1:
         ids = ", ".join(str(backfill.id) for backfill in sorted(candidates, key=lambda b: b.id))
         raise PlanError(
@@ -170,6 +194,21 @@ def find_match(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill | None
             f"several live backfills (ids {ids}); pin the one to manage with `id:`"
         )
     return candidates[0] if candidates else None
+
+
+def name_candidates(desired: DesiredBackfill, live: LiveIndex) -> list[LiveBackfill]:
+    """The live backfills named as the desired one is, or was (previous_names)."""
+    names = dict.fromkeys((desired.name, *desired.previous_names))
+    return [backfill for name in names for backfill in live.by_name.get(name, ())]
+
+
+def twins_of(desired: DesiredBackfill, candidates: Sequence[LiveBackfill]) -> tuple[LiveBackfill, ...]:
+    """The candidates beside the lowest id when all of them are never-started twins of the desired
+    name; () when the candidates are not just such twins (then the match is ambiguous)."""
+    rest = sorted(candidates, key=lambda backfill: backfill.id)[1:]
+    if rest and all(twin.name == desired.name and twin.status is None for twin in rest):
+        return tuple(rest)
+    return ()
 
 
 def plan_item(

@@ -84,7 +84,7 @@ def _plain(actions: tuple[Action, ...]) -> list[tuple[str, str | None, int | Non
     return [
         (action.kind, action.blocked, action.runs if action.kind in ("start", "restart") else None)
         for action in actions
-        if action.kind not in DATED_KINDS
+        if action.kind not in DATED_KINDS and action.kind != "delete_twins"
     ]
 
 
@@ -92,6 +92,10 @@ def _dated_problems(item: PlanItem) -> list[str]:
     window = item.desired.schedule
     problems = []
     for action in item.actions:
+        if action.kind == "delete_twins" and (
+            not action.ids or item.live is None or item.live.id in action.ids
+        ):
+            problems.append("its twins to delete do not add up")
         if action.kind not in DATED_KINDS:
             continue
         if action.runs != len(action.dates) or window is None or item.live is None:
@@ -161,7 +165,13 @@ def _item_from_dict(data: JsonObject) -> PlanItem:
             FieldChange(c["field"], c["before"], c["after"], tuple(c["details"])) for c in data["changes"]
         ),
         actions=tuple(
-            Action(a["kind"], a["runs"], a["blocked"], tuple(map(parse_mage_datetime, a["dates"])))
+            Action(
+                a["kind"],
+                a["runs"],
+                a["blocked"],
+                tuple(map(parse_mage_datetime, a["dates"])),
+                tuple(a["ids"]),
+            )
             for a in data["actions"]
         ),
         warnings=tuple(data["warnings"]),

@@ -8,15 +8,15 @@ needs `updated_at`. A failed run is about 11 KB in full, so full lists use small
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from backfill_sync.errors import ApiError, MageError, UnknownOutcome
 from backfill_sync.models import JsonObject
 from backfill_sync.runs import Run, Trigger
-from backfill_sync.transport import MageSession, Unanswered
+from backfill_sync.transport import Backoff, MageSession, Unanswered
 from backfill_sync.wire import run_from_wire, trigger_from_wire
 
 SLIM_PAGE_SIZE = 500
@@ -29,16 +29,9 @@ CONFIRM_PAUSE = 2.0
 
 
 class RunClient:
-    def __init__(
-        self,
-        session: MageSession,
-        *,
-        confirm_seconds: float = CONFIRM_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, session: MageSession, *, confirm_seconds: float = CONFIRM_SECONDS) -> None:
         self._session = session
         self._confirm_seconds = confirm_seconds
-        self._clock = clock
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -146,18 +139,25 @@ class RunClient:
         self._session.call("PUT", f"/api/pipeline_schedules/{int(trigger_id)}", body=body)
 
     def _confirm_created(self, backfill_id: int, execution_date: datetime, what: str) -> Run:
-        deadline = self._clock() + self._confirm_seconds
-        while True:
+        for _ in confirm_attempts(self._confirm_seconds, self._session.backoff):
             found = [run for run in self.list_runs(backfill_id) if run.execution_date == execution_date]
             if found:
                 return max(found, key=lambda run: run.id)
-            if self._clock() >= deadline:
-                raise UnknownOutcome(
-                    f"{what}; after {self._confirm_seconds:.0f} s backfill {backfill_id} still has no run "
-                    f"for {execution_date:%Y-%m-%d %H:%M:%S}. Mage may still create it: check its runs, "
-                    "then run plan again (it creates only dates that still have no run)."
-                )
-            self._session.backoff.sleep(CONFIRM_PAUSE)
+        raise UnknownOutcome(
+            f"{what}; after {self._confirm_seconds:.0f} s backfill {backfill_id} still has no run "
+            f"for {execution_date:%Y-%m-%d %H:%M:%S}. Mage may still create it: check its runs, "
+            "then run plan again (it creates only dates that still have no run)."
+        )
+
+
+def confirm_attempts(seconds: float, backoff: Backoff) -> Iterator[int]:
+    """Read-backs after an unanswered write: one now, then one every CONFIRM_PAUSE seconds until
+    `seconds` have passed; counted, not clocked, so a test's backoff that does not sleep ends at once."""
+    attempts = 1 + max(math.ceil(seconds / CONFIRM_PAUSE), 0)
+    for attempt in range(attempts):
+        if attempt:
+            backoff.sleep(CONFIRM_PAUSE)
+        yield attempt
 
 
 def _object(answer: JsonObject, key: str) -> JsonObject:

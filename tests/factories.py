@@ -155,6 +155,7 @@ def every_action_plan(*, one_allow_restart: bool = False) -> Plan:
         desired("widened", end="2024-02-02", state="started"),
         desired("narrowed", end="2024-01-29", state="started"),
         desired("retried", state="started", retry_failed_before="2024-06-01T12:00:00Z"),
+        desired("twinned"),
     )
     sales = manifest(
         desired("restart-allowed", pipeline="sales_monthly", interval_type="month", state="started", id=40),
@@ -174,6 +175,8 @@ def every_action_plan(*, one_allow_restart: bool = False) -> Plan:
         live(17, "widened", status="completed", run_status_counts={"completed": 31}),
         live(18, "narrowed", status="running", run_status_counts={"completed": 29, "running": 2}),
         live(19, "retried", status="failed", run_status_counts={"completed": 28, "failed": 3}),
+        live(20, "twinned"),
+        live(21, "twinned"),
     ]
     failed_before = "2024-05-31 08:00:00"
     runs = {

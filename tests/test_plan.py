@@ -62,7 +62,15 @@ def test_a_pinned_id_with_another_name_renames_it():
 @pytest.mark.parametrize(
     ("want", "live_backfills", "ids"),
     [
-        pytest.param(desired("a"), [live(1, "a"), live(2, "a")], "1, 2", id="same-name-twice"),
+        pytest.param(
+            desired("a"),
+            [live(1, "a", status="running"), live(2, "a", status="completed")],
+            "1, 2",
+            id="same-name-twice",
+        ),
+        pytest.param(
+            desired("a"), [live(1, "a"), live(2, "a", status="running")], "1, 2", id="a-newer-one-started"
+        ),
         pytest.param(
             desired("a", previous_names=["b"]), [live(7, "b"), live(8, "b")], "7, 8", id="previous-name-twice"
         ),
@@ -410,3 +418,14 @@ def test_a_rename_alone_carries_no_warning_about_runs():
     item = plan_one(desired("new", previous_names=["old"]), live(1, "old", status="running"))
     assert [change.field for change in item.changes] == ["name"]
     assert item.warnings == ()
+
+
+def test_never_started_twins_of_the_name_are_deleted_and_the_lowest_id_kept():
+    item = plan_one(desired("a", state="started"), live(4, "a"), live(9, "a"), live(2, "a"))
+    assert item.live_id == 2
+    assert [(action.kind, action.ids) for action in item.actions] == [("delete_twins", (4, 9)), ("start", ())]
+
+
+def test_twins_are_not_listed_as_unmanaged():
+    plan = plan_of(manifest(desired("a")), live_backfills=[live(1, "a"), live(3, "a")])
+    assert plan.pipelines[0].unmanaged == ()

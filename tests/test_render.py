@@ -97,7 +97,7 @@ def test_text_ends_with_the_summary_line(plan: Plan):
     text = render_plan_text(plan, color=False)
     assert text.splitlines()[-1] == (
         "Plan: 2 to create, 3 to update, 2 to start, 1 to restart, 1 to retry, 1 to run new dates, "
-        "2 to cancel, 1 to delete, 1 blocked; +68 runs, ? stopped"
+        "2 to cancel, 2 to delete, 1 blocked; +68 runs, ? stopped"
     )
 
 
@@ -234,8 +234,11 @@ def test_json_carries_everything_apply_needs(plan: Plan):
             "runs": 3,
             "blocked": None,
             "dates": ["2024-01-03T00:00:00Z", "2024-01-09T00:00:00Z", "2024-01-10T00:00:00Z"],
+            "ids": [],
         }
     ]
+    twinned = next(i for p in document["pipelines"] for i in p["items"] if i["name"] == "twinned")
+    assert [(a["kind"], a["ids"]) for a in twinned["actions"]] == [("delete_twins", [21])]
     assert retried["desired"]["retry_failed_before"] == "2024-06-01T12:00:00Z"
     assert retried["progress"] == {"total": 31, "counts": {"completed": 28, "failed": 3}}
     item = next(i for p in document["pipelines"] for i in p["items"] if i["name"] == "renamed")

@@ -100,7 +100,13 @@ def _item_dict(item: PlanItem) -> JsonObject:
             for c in item.changes
         ],
         "actions": [
-            {"kind": a.kind, "runs": a.runs, "blocked": a.blocked, "dates": [format_iso(d) for d in a.dates]}
+            {
+                "kind": a.kind,
+                "runs": a.runs,
+                "blocked": a.blocked,
+                "dates": [format_iso(d) for d in a.dates],
+                "ids": list(a.ids),
+            }
             for a in item.actions
         ],
         "progress": None if item.progress is None else _progress_dict(item.progress),

@@ -9,6 +9,7 @@ from backfill_sync.models import Action, ActionKind, PlanItem
 
 # ASCII on purpose: CI logs and Windows consoles mangle anything fancier.
 SYMBOLS: dict[ActionKind, str] = {
+    "delete_twins": "-",
     "create": "+",
     "update": "~",
     "start": ">",
@@ -34,6 +35,7 @@ _ANSI = {
     "cyan": "36",
 }
 KIND_STYLES: dict[ActionKind, str] = {
+    "delete_twins": "red",
     "create": "green",
     "update": "yellow",
     "start": "cyan",
@@ -107,7 +109,7 @@ def summarize_plan(items: Sequence[PlanItem]) -> PlanSummary:
         retry=count("retry"),
         run=count("run"),
         cancel=count("cancel", "cancel_runs"),
-        delete=count("delete"),
+        delete=count("delete", "delete_twins"),
         blocked=len(actions) - len(active),
         start_runs=runs("start"),
         restart_runs=runs("restart"),

@@ -66,6 +66,9 @@ def action_text(item: PlanItem, action: Action, paint: Paint) -> str:
     else:
         symbol = paint(SYMBOLS[action.kind], KIND_STYLES[action.kind])
         blocked = ""
+    if action.kind == "delete_twins":
+        ids = ", ".join(map(str, action.ids))
+        return f"  {symbol} delete twins of {label(item)}: ids {ids} (never started){blocked}"
     if action.kind in DATED_KINDS:
         dates = describe_action_dates(action)
         return f"  {symbol} {ACTION_WORDS[action.kind]} {label(item)}: {dates}{blocked}"
