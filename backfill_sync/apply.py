@@ -14,7 +14,7 @@ from typing import Protocol
 
 from backfill_sync.apply_runs import DATED_KINDS, RunWriter, carry_out_dates, still_to_do
 from backfill_sync.compare import desired_fields, diff_fields, live_fields
-from backfill_sync.errors import BackfillSyncError, StalePlanError
+from backfill_sync.errors import BackfillSyncError, StalePlanError, StartRefused
 from backfill_sync.live import RunLister, read_run_lists
 from backfill_sync.models import (
     Action,
@@ -33,6 +33,7 @@ from backfill_sync.models import (
 from backfill_sync.plan import UNFINISHED_RUN_STATUSES, LiveIndex, RunNeed, find_match, plan_item
 from backfill_sync.render.text import format_date
 from backfill_sync.runs import Run
+from backfill_sync.schedule import count_runs
 from backfill_sync.waiting import Target
 
 DEFAULT_PARALLELISM = 4
@@ -58,7 +59,8 @@ class BackfillWriter(Protocol):
         self, pipeline_uuid: str, backfill_id: int, fields: BackfillFields
     ) -> LiveBackfill: ...
     def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill: ...
-    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> None: ...
+    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> bool: ...
+    def count_runs(self, backfill_id: int) -> int: ...
 
 
 # The order a backfill's steps are carried out in: runs for new dates before the window that needs them
@@ -208,9 +210,17 @@ def apply_item(
                 live = _carry_out(action, item.desired, live, writer, steps)
     except StalePlanError as exc:
         return _result(item, None, "stale", steps, str(exc))
+    except _DoneElsewhere as exc:
+        return _result(item, None, "unchanged", steps, str(exc))
     except BackfillSyncError as exc:
         return _result(item, None, "failed", steps, str(exc))
-    return _result(item, live, "done", steps, remark)
+    return _result(
+        item,
+        live,
+        "done" if steps else "unchanged",
+        steps,
+        remark or (None if steps else "already as planned"),
+    )
 
 
 def _delete_twins(action: Action, desired: DesiredBackfill, writer: BackfillWriter, steps: list[str]) -> None:
@@ -219,8 +229,7 @@ def _delete_twins(action: Action, desired: DesiredBackfill, writer: BackfillWrit
     for twin_id in action.ids:
         twin = writer.get_backfill(twin_id)
         if twin is None:
-            steps.append(f"twin id {twin_id} already gone")
-            continue
+            continue  # gone already: deleted by whoever made it, or by another apply
         if twin.status is not None or twin.name != desired.name:
             raise StalePlanError(f"twin id {twin_id} changed since the plan was made; run plan again")
         writer.delete_backfill(desired.pipeline_uuid, twin_id)
@@ -260,6 +269,11 @@ def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
             raise StalePlanError(f"backfill id {item.live.id} was deleted since the plan was made")
         return
     fields_now = live_fields(live)
+    if item.live is None and _being_created_elsewhere(item.desired, live):
+        raise _DoneElsewhere(
+            f"done by another apply: it created this backfill as id {live.id} since the plan was made and "
+            "is still writing it; this apply leaves it to that one (plan again to see what is left)"
+        )
     # An absent entry's fields are no goal (it is deleted), and it may not even have a schedule.
     known_fields = [] if item.desired.state == "absent" else [desired_fields(item.desired)]
     if item.live is not None:
@@ -313,17 +327,23 @@ def _carry_out(
 ) -> LiveBackfill | None:
     pipeline = desired.pipeline_uuid
     if action.kind == "create":
-        created = writer.create_backfill(pipeline, fields_to_send(desired, None))
-        steps.append("created")
-        return created
+        return _create(desired, writer, steps)
     assert live is not None, f"{action.kind} needs a live backfill"
     if action.kind == "update":
         updated = writer.update_backfill(pipeline, live.id, fields_to_send(desired, live))
         steps.append("updated fields")
         return updated
     if action.kind in ("start", "restart"):
-        started = writer.set_status(pipeline, live.id, "initial")
+        try:
+            started = writer.set_status(pipeline, live.id, "initial")
+        except StartRefused as exc:
+            # Started since it was read: the goal is reached, by someone else (another apply?).
+            raise _DoneElsewhere(
+                f"done by another apply (or by hand) meanwhile, not started again: {exc}"
+            ) from None
         steps.append(f"{action.kind}ed ({_runs(action)} runs)")
+        if action.kind == "start" and desired.schedule is not None:
+            _check_started_once(live.id, count_runs(desired.schedule), writer)
         return started
     if action.kind == "cancel":
         cancelled = writer.set_status(pipeline, live.id, "cancelled")
@@ -333,13 +353,69 @@ def _carry_out(
     return None
 
 
+def _being_created_elsewhere(desired: DesiredBackfill, live: LiveBackfill) -> bool:
+    """A never-started backfill of the name with no window yet: another apply's create, between its
+    POST of the name and its PUT of the fields (an apply of this very plan would have finished both)."""
+    return live.status is None and live.name == desired.name and live.start_datetime is None
+
+
+def _create(desired: DesiredBackfill, writer: BackfillWriter, steps: list[str]) -> LiveBackfill:
+    """POST the name; if another apply created the same backfill at the same moment, the lower id
+    stays and the higher one is deleted by the apply that made it (while it is still only a name, never
+    started); the winner's apply goes on alone. Only then are the fields written (Mage has no lock; this
+    is the next best thing)."""
+    pipeline = desired.pipeline_uuid
+    created = writer.create_backfill(pipeline, BackfillFields(name=desired.name))
+    steps.append(f"created id {created.id}")
+    # Any backfill of the name with a lower id wins, started or not: the apply that made it may well
+    # have started it by now.
+    twins = [b for b in writer.list_backfills(pipeline) if b.name == desired.name]
+    winner = min([*twins, created], key=lambda backfill: backfill.id)
+    if winner.id != created.id:
+        writer.delete_backfill(pipeline, created.id)
+        steps.append(f"deleted it again (twin of id {winner.id})")
+        raise _DoneElsewhere(
+            f"done by another apply: it created this backfill as id {winner.id} at the same moment; this "
+            f"apply deleted its own twin id {created.id} and leaves the rest to that one"
+        )
+    fields = fields_to_send(desired, None)
+    rest = BackfillFields(
+        **{name: getattr(fields, name) for name in BackfillFields.__slots__ if name != "name"}
+    )
+    if rest.is_empty():
+        return created
+    return writer.update_backfill(pipeline, created.id, rest)
+
+
+class _DoneElsewhere(BackfillSyncError):
+    """Another apply is doing this item at the same moment; this one stood down."""
+
+
+def _check_started_once(backfill_id: int, dates: int, writer: BackfillWriter) -> None:
+    """After a first start, the backfill must have exactly one run per date. More means another apply
+    sent `initial` too, after Mage had moved the backfill on: every date runs twice. Said loudly."""
+    found = writer.count_runs(backfill_id)
+    if found > dates:
+        raise DuplicateRuns(
+            f"DUPLICATE RUNS: backfill {backfill_id} now has {found} runs for {dates} dates: another apply "
+            "started it at the same moment, and dates run more than once. Cancel the extra runs in Mage; "
+            "run applies of one repository one at a time (a CI concurrency group)."
+        )
+
+
+class DuplicateRuns(BackfillSyncError):
+    """A date got more than one run from a start that should have made one each."""
+
+
 def _delete(live: LiveBackfill, writer: BackfillWriter, steps: list[str]) -> None:
     pipeline = live.pipeline_uuid or ""
     if live.status in UNFINISHED_RUN_STATUSES:
         writer.set_status(pipeline, live.id, "cancelled")
         steps.append("cancelled")
-    writer.delete_backfill(pipeline, live.id)
-    steps.append(f"deleted id {live.id}")
+    if writer.delete_backfill(pipeline, live.id):
+        steps.append(f"deleted id {live.id}")
+    else:
+        steps.append(f"id {live.id} already deleted (by another apply?)")
 
 
 def fields_to_send(desired: DesiredBackfill, live: LiveBackfill | None) -> BackfillFields:

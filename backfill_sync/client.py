@@ -204,14 +204,21 @@ class MageClient:
                 raise
             return self._confirm_status(backfill_id, status, before, str(exc))
 
-    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> None:
-        """Delete; after a lost answer, read back and delete again only if it is still there."""
+    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> bool:
+        """Delete; False when it was already gone. After a lost answer, read back and delete again
+        only if it is still there."""
         path = _backfill_path(pipeline_uuid, backfill_id)
         try:
             self._session.call("DELETE", path, repeatable=False)
         except Unanswered:
-            if self.get_backfill(backfill_id) is not None:
-                self._session.call("DELETE", path)
+            if self.get_backfill(backfill_id) is None:
+                return True  # the lost answer was ours: it is gone
+            self._session.call("DELETE", path)
+        except ApiError as exc:
+            if exc.code == 404:
+                return False
+            raise
+        return True
 
     # -- write helpers -------------------------------------------------------------------------------
 
@@ -225,9 +232,8 @@ class MageClient:
             unfinished or (before.status in ("initial", "running") and not counts)
         ):
             raise StartRefused(
-                f"backfill {backfill_id} is {before.status} with {unfinished} runs not finished (started by "
-                "someone else meanwhile?); starting it now would run every date twice, so it was not "
-                "started. Run plan again."
+                f"backfill {backfill_id} is {before.status} with {unfinished} runs not finished; starting it "
+                "now would run every date twice"
             )
         return before
 

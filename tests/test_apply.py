@@ -59,9 +59,13 @@ class FakeMage:
         self.writes.append(f"status {backfill_id} {status}")
         return self.rows[backfill_id]
 
-    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> None:
+    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> bool:
         del self.rows[backfill_id]
         self.writes.append(f"delete {backfill_id}")
+        return True
+
+    def count_runs(self, backfill_id: int) -> int:
+        return 0  # this stand-in creates no runs, so a start never shows duplicates
 
     @staticmethod
     def _with(row: LiveBackfill, fields: BackfillFields) -> LiveBackfill:
@@ -162,6 +166,7 @@ def test_ctrl_c_finishes_the_item_in_flight_and_skips_the_rest():
     result = apply_plan(plan, mage, parallelism=1, on_item_done=interrupt)
     outcomes = [item.outcome for item in result.items]
     assert outcomes == ["done", "done", "skipped", "skipped", "skipped"]
-    assert mage.writes == ["create b0", "create b1"]
+    # A create is the name first, then (once no twin from another apply turned up) the fields.
+    assert mage.writes == ["create b0", "update 100", "create b1", "update 101"]
     assert all(item.message == "interrupted before it began" for item in result.items[2:])
     assert not result.ok
