@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from backfill_sync.canonical import SCHEMA_URL, render_manifest
 from backfill_sync.datetimes import format_iso
-from backfill_sync.document import Document
 from backfill_sync.errors import ApiError
-from backfill_sync.manifest import pipeline_selected
+from backfill_sync.manifests.canonical import SCHEMA_URL, render_manifest
+from backfill_sync.manifests.document import Document
+from backfill_sync.manifests.loader import pipeline_selected
+from backfill_sync.manifests.schema import check_document
+from backfill_sync.manifests.yaml_loader import parse_yaml
 from backfill_sync.models import (
     INTERVAL_TYPES,
     LIVE_STATUSES,
@@ -22,9 +24,7 @@ from backfill_sync.models import (
     StatusClass,
     status_class,
 )
-from backfill_sync.schema import check_document
 from backfill_sync.wire import is_unreadable_row
-from backfill_sync.yaml_loader import parse_yaml
 
 SCHEDULE_FIELDS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
 # Where a repository keeps its copy of the manifest schema (`backfill-sync schema > ...`).

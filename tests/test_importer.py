@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from backfill_sync.canonical import SCHEMA_URL
 from backfill_sync.errors import ApiError
 from backfill_sync.importer import (
     LOCAL_SCHEMA,
@@ -16,6 +15,7 @@ from backfill_sync.importer import (
     read_selected_backfills,
     unexpressible,
 )
+from backfill_sync.manifests.canonical import SCHEMA_URL
 from backfill_sync.models import LiveBackfill
 from backfill_sync.wire import backfill_from_wire
 

@@ -9,7 +9,7 @@ from typing import IO
 
 from backfill_sync.client import MageClient
 from backfill_sync.live import read_live_state, read_run_lists
-from backfill_sync.manifest import DEFAULT_MANIFEST_DIR, load_valid_manifests
+from backfill_sync.manifests.loader import DEFAULT_MANIFEST_DIR, load_valid_manifests
 from backfill_sync.models import MageConnection, Manifest, Plan, RunCounts
 from backfill_sync.plan import compute_plan, progress_wanted, run_lists_wanted, with_progress
 

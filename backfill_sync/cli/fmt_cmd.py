@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 
 from backfill_sync.atomic import write_one_of_many
-from backfill_sync.canonical import format_manifest, unformattable
 from backfill_sync.cli.options import max_runs_option, pipeline_filter_options
 from backfill_sync.errors import ManifestError, UsageError
-from backfill_sync.manifest import find_manifest_files, load_manifests, select_pipelines
+from backfill_sync.manifests.canonical import format_manifest, unformattable
+from backfill_sync.manifests.loader import find_manifest_files, load_manifests, select_pipelines
+from backfill_sync.manifests.yaml_loader import parse_yaml
 from backfill_sync.models import Violation
-from backfill_sync.yaml_loader import parse_yaml
 
 HELP = """Rewrite manifests in one canonical form, keeping every comment.
 

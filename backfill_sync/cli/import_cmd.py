@@ -21,7 +21,7 @@ from backfill_sync.importer import (
     find_schema_reference,
     read_selected_backfills,
 )
-from backfill_sync.manifest import DEFAULT_MANIFEST_DIR
+from backfill_sync.manifests.loader import DEFAULT_MANIFEST_DIR
 from backfill_sync.models import MageConnection
 
 HELP = """Write one manifest per pipeline from the backfills that already exist in Mage.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from backfill_sync.schema import schema_text
+from backfill_sync.manifests.schema import schema_text
 
 
 @click.command()

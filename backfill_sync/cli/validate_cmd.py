@@ -8,7 +8,7 @@ import click
 
 from backfill_sync.cli.options import format_option, max_runs_option, pipeline_filter_options
 from backfill_sync.cli.report import echo_annotations, violations_json
-from backfill_sync.manifest import load_manifests
+from backfill_sync.manifests.loader import load_manifests
 from backfill_sync.models import Manifest, Violation
 from backfill_sync.schedule import count_runs
 

@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from backfill_sync.datetimes import MANIFEST_DATETIME_PATTERN
-from backfill_sync.document import Document, format_path
-from backfill_sync.schema import (
+from backfill_sync.manifests.document import Document, format_path
+from backfill_sync.manifests.schema import (
     check_across_files,
     check_document,
     file_pipeline_uuid,
@@ -20,7 +20,7 @@ from backfill_sync.schema import (
     schema_text,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "schemas" / "backfill-manifest.schema.json"
 PACKAGED_FILE = ROOT / "backfill_sync" / "schemas" / "backfill-manifest.schema.json"
 

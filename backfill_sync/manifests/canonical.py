@@ -26,8 +26,8 @@ from ruamel.yaml.scalarstring import (
 from ruamel.yaml.tokens import CommentToken
 
 from backfill_sync.datetimes import format_iso, parse_manifest_datetime
+from backfill_sync.manifests.yaml_loader import parse_yaml
 from backfill_sync.models import Violation
-from backfill_sync.yaml_loader import parse_yaml
 
 TOP_LEVEL_ORDER: tuple[str, ...] = ("pipeline_uuid", "backfills")
 BACKFILL_ORDER: tuple[str, ...] = (

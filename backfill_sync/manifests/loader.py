@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from backfill_sync.datetimes import parse_manifest_datetime
-from backfill_sync.document import Document
 from backfill_sync.errors import ManifestError, UsageError
-from backfill_sync.models import DesiredBackfill, Manifest, Schedule, Violation
-from backfill_sync.schema import (
+from backfill_sync.manifests.document import Document
+from backfill_sync.manifests.schema import (
     MANIFEST_SUFFIXES,
     check_across_files,
     check_document,
     file_pipeline_uuid,
     sort_violations,
 )
-from backfill_sync.yaml_loader import parse_yaml
+from backfill_sync.manifests.yaml_loader import parse_yaml
+from backfill_sync.models import DesiredBackfill, Manifest, Schedule, Violation
 
 DEFAULT_MANIFEST_DIR = "backfills"
 MAX_MANIFEST_BYTES = 1024 * 1024

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from backfill_sync.canonical import (
+from backfill_sync.manifests.canonical import (
     MODELINE,
     FormatError,
     canonical_datetime,
@@ -15,8 +15,8 @@ from backfill_sync.canonical import (
     render_manifest,
     unformattable,
 )
-from backfill_sync.schema import check_document
-from backfill_sync.yaml_loader import parse_yaml
+from backfill_sync.manifests.schema import check_document
+from backfill_sync.manifests.yaml_loader import parse_yaml
 
 
 def fmt(text: str) -> str:

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
 
 from backfill_sync.datetimes import MANIFEST_DATETIME_PATTERN, parse_manifest_datetime
-from backfill_sync.document import Document, FieldPath, format_path
+from backfill_sync.manifests.document import Document, FieldPath, format_path
 from backfill_sync.models import INTERVAL_TYPES, Schedule, Violation
 from backfill_sync.runs import RETRY_LATER_THAN_NOW
 from backfill_sync.schedule import count_runs, next_run_date

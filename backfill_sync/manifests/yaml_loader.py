@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from backfill_sync.document import Document, FieldPath, Position, format_path
+from backfill_sync.manifests.document import Document, FieldPath, Position, format_path
 from backfill_sync.models import Violation
 
 # Past this many values (counting every expansion of an alias) a manifest is hostile or a mistake;

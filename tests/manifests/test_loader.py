@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backfill_sync.errors import ManifestError, UsageError
-from backfill_sync.manifest import (
+from backfill_sync.manifests.loader import (
     MAX_MANIFEST_BYTES,
     decode_manifest,
     find_manifest_files,
@@ -17,8 +17,8 @@ from backfill_sync.manifest import (
     read_manifest,
     select_pipelines,
 )
+from backfill_sync.manifests.yaml_loader import MAX_YAML_VALUES, parse_yaml
 from backfill_sync.models import DesiredBackfill, Schedule, SourceLocation, Violation
-from backfill_sync.yaml_loader import MAX_YAML_VALUES, parse_yaml
 
 MANIFEST = """\
 pipeline_uuid: sales
