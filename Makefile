@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck test-default test-real-mage clean sync-schemas
+.PHONY: install demo test lint typecheck test-default test-real-mage clean sync-schemas bench
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ test-default: install
 # The conformance suite against a throw-away real Mage 0.9.80 (installs it once, ~1.4 GB).
 test-real-mage: install
 	PYTEST=$(BIN)/pytest scripts/real-mage.sh
+
+# Every benchmark in bench/ (bench/*_bench.py), one after another; each prints its figures as ratios
+# to baselines measured in the same run.
+bench: install
+	@for module in $(sort $(basename $(notdir $(wildcard bench/*_bench.py)))); do \
+		echo "== python -m bench.$$module"; $(BIN)/python -m bench.$$module || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
