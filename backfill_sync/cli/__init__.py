@@ -7,17 +7,7 @@ from collections.abc import Sequence
 import click
 
 from backfill_sync import __version__
-from backfill_sync.cli import (
-    apply_cmd,
-    emulator_cmd,
-    fmt_cmd,
-    import_cmd,
-    plan_cmd,
-    schema_cmd,
-    status_cmd,
-    validate_cmd,
-    wait_cmd,
-)
+from backfill_sync.cli.lazy import LazyCommand, LazyGroup
 from backfill_sync.cli.output import report_error
 from backfill_sync.errors import BackfillSyncError
 
@@ -44,21 +34,68 @@ Exit codes: 0 success, 1 any error, 2 changes present (only with plan --detailed
 """
 
 
-@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+# A command's module is imported only when it runs, so `--help`, `--version` and `validate` start without
+# httpx, deepdiff, ruamel or the emulator. One entry adds a command: its name, `module:function` under
+# backfill_sync.cli, and the first sentence of its help, which `backfill-sync --help` lists without
+# importing it (tests/test_cli_basics.py checks the sentence is the command's own).
+COMMANDS = (
+    LazyCommand(
+        "validate",
+        "validate_cmd:validate",
+        "Check backfill manifests offline: YAML, schema, and rules Mage itself does not check.",
+    ),
+    LazyCommand(
+        "plan",
+        "plan_cmd:plan",
+        "Compare the manifests with live Mage and show what apply would do.",
+    ),
+    LazyCommand(
+        "apply",
+        "apply_cmd:apply",
+        "Make Mage match the manifests, or carry out a plan saved with `plan --out FILE`.",
+    ),
+    LazyCommand(
+        "status",
+        "status_cmd:status",
+        "Show how far each managed backfill is: its dates, by the status of their latest run.",
+    ),
+    LazyCommand(
+        "wait",
+        "wait_cmd:wait",
+        "Wait until every started backfill of the manifests is finished, then report its dates.",
+    ),
+    LazyCommand(
+        "fmt",
+        "fmt_cmd:fmt",
+        "Rewrite manifests in one canonical form, keeping every comment.",
+    ),
+    LazyCommand(
+        "import",
+        "import_cmd:import_backfills",
+        "Write one manifest per pipeline from the backfills that already exist in Mage.",
+    ),
+    LazyCommand(
+        "schema",
+        "schema_cmd:schema",
+        "Print the JSON Schema of backfill manifests (for editors and other tools).",
+    ),
+    LazyCommand(
+        "emulator",
+        "emulator_cmd:emulator",
+        "Serve a Mage 0.9.80-compatible backfill API on 127.0.0.1 (for tests and demos).",
+    ),
+)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    help=HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="backfill-sync")
 def cli() -> None:
     pass
-
-
-cli.add_command(validate_cmd.validate)
-cli.add_command(plan_cmd.plan)
-cli.add_command(apply_cmd.apply)
-cli.add_command(status_cmd.status)
-cli.add_command(wait_cmd.wait)
-cli.add_command(fmt_cmd.fmt)
-cli.add_command(import_cmd.import_backfills)
-cli.add_command(schema_cmd.schema)
-cli.add_command(emulator_cmd.emulator)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
