@@ -12,7 +12,7 @@ import pytest
 from backfill_sync.cli import COMMANDS, cli, main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "backfills"
-HEAVY = ("httpx", "deepdiff", "ruamel", "backfill_sync.emulator", "backfill_sync.client")
+HEAVY = ("httpx", "deepdiff", "ruamel", "backfill_sync.emulator", "backfill_sync.client", "jsonschema")
 
 
 def modules_after(*argv: str) -> set[str]:

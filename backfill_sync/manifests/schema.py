@@ -10,16 +10,18 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 from pathlib import PurePath
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError, validators
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from backfill_sync.datetimes import MANIFEST_DATETIME_PATTERN, parse_manifest_datetime
+from backfill_sync.manifests.compiled_schema import Check, UnsupportedSchema, compile_schema
 from backfill_sync.manifests.document import Document, FieldPath, format_path
 from backfill_sync.models import INTERVAL_TYPES, Schedule, Violation
 from backfill_sync.runs import RETRY_LATER_THAN_NOW
 from backfill_sync.schedule import count_runs, next_run_date
+
+if TYPE_CHECKING:  # jsonschema is imported only when a manifest is invalid: it is slow to import
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 SCHEMA_RESOURCE = "backfill-manifest.schema.json"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -60,16 +62,23 @@ def _positive_int(value: object) -> int | None:
     return value if 1 <= value <= MAX_MAGE_INTEGER else None
 
 
-_ManifestValidator = validators.extend(
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
-)
+@cache
+def _validator() -> Validator:
+    from jsonschema import Draft202012Validator, validators
+
+    strict = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
+    manifest_validator = validators.extend(Draft202012Validator, type_checker=strict)
+    validator: Validator = manifest_validator(manifest_schema())
+    return validator
 
 
 @cache
-def _validator() -> Validator:
-    validator: Validator = _ManifestValidator(manifest_schema())
-    return validator
+def _quick_check() -> Check | None:
+    """The schema as a compiled yes/no check, or None when it cannot be compiled (jsonschema then decides)."""
+    try:
+        return compile_schema(manifest_schema())
+    except UnsupportedSchema:
+        return None
 
 
 def file_pipeline_uuid(file: str) -> str:
@@ -97,6 +106,9 @@ def sort_violations(violations: Sequence[Violation]) -> list[Violation]:
 
 
 def check_against_schema(document: Document) -> list[Violation]:
+    quick = _quick_check()
+    if quick is not None and quick(document.data):
+        return []
     found: list[Violation] = []
     for error in _validator().iter_errors(document.data):
         found.extend(_violations_of(error, document))
