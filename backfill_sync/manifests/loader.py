@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,8 +63,9 @@ def _unique(paths: list[Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for path in paths:
-        if path.resolve() not in seen:
-            seen.add(path.resolve())
+        resolved = path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
             unique.append(path)
     return unique
 
@@ -120,6 +123,11 @@ def load_manifests(
     files = select_pipelines(find_manifest_files(paths), include, exclude)
     if not files:
         raise UsageError("no manifests left after the --pipeline/--exclude filters")
+    with _cycles_left_alone():
+        return _load(files, max_runs)
+
+
+def _load(files: Sequence[Path], max_runs: int) -> tuple[list[Manifest], list[Violation]]:
     documents: list[Document] = []
     violations: list[Violation] = []
     valid: list[Document] = []
@@ -137,6 +145,19 @@ def load_manifests(
     ordered = {str(path): index for index, path in enumerate(files)}
     violations = sorted(sort_violations(violations + across), key=lambda v: ordered.get(v.file, 0))
     return manifests, violations
+
+
+@contextmanager
+def _cycles_left_alone() -> Iterator[None]:
+    """Loading makes a great many small objects and keeps most, none of them in reference cycles; the
+    cycle collector would only walk them over and over (a fifth of the time of validating 1 000 files)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_valid_manifests(

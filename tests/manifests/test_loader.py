@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from backfill_sync.errors import ManifestError, UsageError
+from backfill_sync.manifests import loader
 from backfill_sync.manifests.loader import (
     MAX_MANIFEST_BYTES,
     decode_manifest,
@@ -261,3 +263,25 @@ def test_an_absent_entry_needs_only_its_name(tmp_path):
     assert manifest.backfills == (
         DesiredBackfill(pipeline_uuid="sales", name="old-one", schedule=None, state="absent"),
     )
+
+
+def test_loading_pauses_the_cycle_collector_and_restores_it(tmp_path, monkeypatch):
+    write(tmp_path, "sales.yaml", MANIFEST)
+    seen = []
+
+    def spy(path):
+        seen.append(gc.isenabled())
+        return read_manifest(path)
+
+    monkeypatch.setattr(loader, "read_manifest", spy)
+    assert gc.isenabled()
+    load_manifests([str(tmp_path)], 10_000)
+    assert (seen, gc.isenabled()) == ([False], True)
+
+    def broken(path):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(loader, "read_manifest", broken)
+    with pytest.raises(RuntimeError):
+        load_manifests([str(tmp_path)], 10_000)
+    assert gc.isenabled()
