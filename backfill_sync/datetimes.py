@@ -25,7 +25,11 @@ def parse_manifest_datetime(text: str) -> datetime:
     except ValueError as exc:
         reason = "the offset must be between -23:59 and +23:59" if "offset" in str(exc) else str(exc)
         raise ValueError(f"{text!r} is not a real date or time ({reason})") from None
-    return to_utc(value)
+    try:
+        return to_utc(value)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        edge = "before year 1" if value.year == 1 else "after year 9999"
+        raise ValueError(f"{text!r} falls {edge} in UTC, which no datetime can hold") from None
 
 
 def parse_mage_datetime(text: str) -> datetime:

@@ -24,6 +24,7 @@ from yaml.events import (
     SequenceStartEvent,
     StreamEndEvent,
 )
+from yaml.scanner import ScannerError
 
 try:
     from yaml._yaml import CParser
@@ -59,7 +60,14 @@ def read_events(text: str, *, libyaml: bool) -> EventTree | None:
     With `libyaml`, ReaderError and UnicodeEncodeError (a lone surrogate) can come from libyaml's checks
     of the text; without it, ReaderError comes from PyYAML's, before any event.
     """
-    return _read_with(CParser(text) if libyaml else yaml.SafeLoader(text))
+    if libyaml:
+        return _read_with(CParser(text))
+    loader = yaml.SafeLoader(text)
+    try:
+        return _read_with(loader)
+    except ValueError as exc:  # PyYAML's scanner calls chr() on an escape such as "\U00110000"
+        problem = "found an escape beyond \\U0010FFFF, which is no Unicode character"
+        raise ScannerError(None, None, problem, loader.get_mark()) from exc
 
 
 def _read_with(parser: _Parser) -> EventTree | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -23,6 +24,9 @@ from backfill_sync.models import Violation
 # Past this many values (counting every expansion of an alias) a manifest is hostile or a mistake;
 # real manifests hold a few hundred. It stops "billion laughs" before anything is built.
 MAX_YAML_VALUES = 100_000
+# Past this many levels of nesting (through aliases and << merges too) a manifest is hostile: real ones
+# use five or six, and deeper data would exhaust Python's recursion in whatever reads it next.
+MAX_YAML_DEPTH = 100
 
 _TAG = "tag:yaml.org,2002:"
 _STR_TAG = _TAG + "str"
@@ -56,6 +60,9 @@ _AMBIGUOUS_NUMBER = re.compile(r"[-+]?(0[0-9_]+|0b[01_]+|[0-9][0-9_]*(:[0-5]?[0-
 _NUMBER_IN_YAML_12 = re.compile(r"[-+]?(0o[0-7]+|[0-9]+[eE][-+]?[0-9]+|[0-9]*\.[0-9]+[eE][-+]?[0-9]+)")
 _NUMBER_STARTS = frozenset("+-.0123456789")
 _HEADER_INTO_COMMENT = re.compile(r"[|>][-+0-9]*#")  # `|#`: libyaml reads it, PyYAML refuses it
+# PyYAML turns "\ud800" into half a character, which no UTF-8 text (or JSON for Mage) can carry.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNREADABLE = object()  # a scalar whose problem is already reported
 
 
 class _PyYAMLDecides(Exception):
@@ -63,7 +70,7 @@ class _PyYAMLDecides(Exception):
 
 
 class _Refused(Exception):
-    """Building must stop: the document is hostile (alias bomb, recursion)."""
+    """Building must stop: the document is hostile (alias bomb, recursion, depth)."""
 
     def __init__(self, position: Position, message: str) -> None:
         super().__init__(message)
@@ -166,6 +173,9 @@ class _Builder:
             return self._build_scalar(node, event, path)
         if node in self._open:
             raise _Refused(self._position(node), "a YAML alias refers to itself (recursive anchor)")
+        if len(self._open) >= MAX_YAML_DEPTH:
+            message = f"the YAML nests more than {MAX_YAML_DEPTH} levels deep; a manifest needs a handful"
+            raise _Refused(self._position(node), message)
         self._open.add(node)
         try:
             if type(event) is MappingStartEvent:
@@ -241,8 +251,9 @@ class _Builder:
         return sources
 
     def _not_a_key(self, node: int, key: Any, path: FieldPath) -> None:
-        shown = yaml.safe_dump(key).split("\n")[0]
-        self._problem(node, path, f"keys must be strings, not {shown} (quote the key)")
+        if key is not _UNREADABLE:  # else its problem is reported already
+            shown = yaml.safe_dump(key).split("\n")[0]
+            self._problem(node, path, f"keys must be strings, not {shown} (quote the key)")
 
     def _build_scalar(self, node: int, event: ScalarEvent, path: FieldPath, *, is_key: bool = False) -> Any:
         text, style = event.value, event.style
@@ -252,13 +263,19 @@ class _Builder:
             raise _PyYAMLDecides
         tag = _scalar_tag(event)
         if tag in _TEXT_TAGS:
+            if style == '"' and _SURROGATE.search(text):
+                self._problem(node, path, _surrogate_message(text))
+                return _UNREADABLE
             if not style and not is_key and text[:1] in _NUMBER_STARTS and _NUMBER_IN_YAML_12.fullmatch(text):
                 self._problem(node, path, _ambiguity_message(text, text), soft=True)
             return text
         if tag not in _CONSTRUCTORS:
             self._problem(node, path, _unsupported_tag(tag))
             return None
-        value = _CONSTRUCTORS[tag](ScalarNode(tag, text))
+        value, problem = _construct(tag, text)
+        if problem:
+            self._problem(node, path, problem)
+            return _UNREADABLE
         if isinstance(value, float) and not math.isfinite(value):
             self._problem(node, path, f"{text} cannot be sent to Mage as JSON; use a finite number")
         if not style and not is_key and _is_ambiguous(text, value):
@@ -323,3 +340,40 @@ def _duplicate_message(key: str, first_line: int) -> str:
 def _unsupported_tag(tag: str) -> str:
     shown = "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
     return f"unsupported YAML tag {shown}: manifests hold plain data (strings, numbers, lists, mappings)"
+
+
+def _construct(tag: str, text: str) -> tuple[Any, str | None]:
+    """The value of a bool, number or null scalar, or why it has none (a wrongly tagged text, a huge int)."""
+    try:
+        value = _CONSTRUCTORS[tag](ScalarNode(tag, text))
+    except (ValueError, KeyError):
+        digits = text.strip().lstrip("+-").replace("_", "")
+        if tag == _TAG + "int" and digits.isdigit():
+            return None, _long_integer_message(len(digits))
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        return (
+            None,
+            f"{shown!r} is not a valid !!{tag.removeprefix(_TAG)}: fix the value, or drop the tag for text",
+        )
+    try:
+        str(value)  # in hex or base 60, an integer can be read yet be too long for Python to print
+    except ValueError:
+        return None, _long_integer_message(None)
+    return value, None
+
+
+def _long_integer_message(digits: int | None) -> str:
+    count = f"of {digits} digits " if digits else ""
+    limit = sys.get_int_max_str_digits()
+    return (
+        f"an integer {count}is longer than the {limit} digits Python reads or writes; no manifest needs one"
+    )
+
+
+def _surrogate_message(value: str) -> str:
+    half = _SURROGATE.search(value)
+    code = ord(half.group()) if half else 0
+    return (
+        f"\\u{code:04X} is half of a UTF-16 surrogate pair, not a character: "
+        "write the character itself, or escape it whole as \\U0001F600 does"
+    )

@@ -19,7 +19,7 @@ from backfill_sync.manifests.loader import (
     read_manifest,
     select_pipelines,
 )
-from backfill_sync.manifests.yaml_loader import MAX_YAML_VALUES, parse_yaml
+from backfill_sync.manifests.yaml_loader import MAX_YAML_DEPTH, MAX_YAML_VALUES, parse_yaml
 from backfill_sync.models import DesiredBackfill, Schedule, SourceLocation, Violation
 
 MANIFEST = """\
@@ -285,3 +285,32 @@ def test_loading_pauses_the_cycle_collector_and_restores_it(tmp_path, monkeypatc
     with pytest.raises(RuntimeError):
         load_manifests([str(tmp_path)], 10_000)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a: " + "[" * 101 + "]" * 101 + "\n", id="brackets"),
+        pytest.param(
+            "a0: &a0 [x]\n" + "".join(f"a{n}: &a{n} [*a{n - 1}]\n" for n in range(1, 120)), id="aliases"
+        ),
+        pytest.param(
+            "m0: &m0 {k: v}\n" + "".join(f"m{n}: &m{n} {{<<: *m{n - 1}}}\n" for n in range(1, 300)),
+            id="merges",
+        ),
+    ],
+)
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pure"])
+def test_nesting_is_bounded_however_it_is_written(text, libyaml):
+    document, problems = parse_yaml(text, "x.yaml", libyaml=libyaml)
+    assert document is None
+    assert [p.message for p in problems] == [
+        f"the YAML nests more than {MAX_YAML_DEPTH} levels deep; a manifest needs a handful"
+    ]
+
+
+def test_nesting_up_to_the_limit_is_read():
+    depth = MAX_YAML_DEPTH - 1  # the top-level mapping is one level
+    document, problems = parse_yaml("a: " + "[" * depth + "]" * depth + "\n", "x.yaml")
+    assert problems == []
+    assert document is not None
