@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from backfill_sync.datetimes import MANIFEST_DATETIME_PATTERN, parse_manifest_datetime
 from backfill_sync.manifests.compiled_schema import Check, UnsupportedSchema, compile_schema
 from backfill_sync.manifests.document import Document, FieldPath, format_path
+from backfill_sync.manifests.visible_text import hidden_characters, hidden_characters_message
 from backfill_sync.models import INTERVAL_TYPES, Schedule, Violation
 from backfill_sync.runs import RETRY_LATER_THAN_NOW
 from backfill_sync.schedule import count_runs, next_run_date
@@ -118,6 +119,8 @@ def check_against_schema(document: Document) -> list[Violation]:
 def _violations_of(error: ValidationError, document: Document) -> list[Violation]:
     path: FieldPath = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
+    if schema is manifest_schema()["$defs"]["visible_text"]:
+        return []  # check_visible_text says it better: which character, and where
     if error.validator == "required":
         missing = [key for key in error.validator_value if key not in error.instance]
         return [document.violation(path, f"missing required key {key!r}") for key in missing]
@@ -177,6 +180,24 @@ def check_semantics(document: Document, max_runs: int, now: datetime | None = No
             if isinstance(backfill, dict):
                 found += check_backfill_window(document, ("backfills", index), backfill, max_runs)
                 found += check_retry_instant(document, ("backfills", index), backfill, now)
+                found += check_visible_text(document, ("backfills", index), backfill)
+    return found
+
+
+def check_visible_text(document: Document, path: FieldPath, backfill: dict[str, Any]) -> list[Violation]:
+    """What reviewers read of a backfill (name, previous names, description) hides no characters."""
+    texts: list[tuple[FieldPath, object]] = [
+        ((*path, "name"), backfill.get("name")),
+        ((*path, "description"), backfill.get("description")),
+    ]
+    previous = backfill.get("previous_names")
+    if isinstance(previous, list):
+        texts += [((*path, "previous_names", index), name) for index, name in enumerate(previous)]
+    found = []
+    for where, text in texts:
+        hidden = hidden_characters(text) if isinstance(text, str) else []
+        if hidden:
+            found.append(document.violation(where, hidden_characters_message(hidden)))
     return found
 
 
