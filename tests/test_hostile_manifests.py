@@ -8,7 +8,7 @@ from backfill_sync.cli import main
 from tests.test_validate_cli import INVALID, expected_lines
 
 # Each of these once ended in a traceback (RecursionError, OverflowError, int-str ValueError, KeyError,
-# chr() ValueError) or, for a lone surrogate, passed validate and then crashed plan on encoding.
+# chr() ValueError), or passed validate: a lone surrogate (then plan crashed encoding it), hidden text.
 HOSTILE = (
     "deep_nesting",
     "datetime_overflow",
@@ -16,6 +16,7 @@ HOSTILE = (
     "lone_surrogate",
     "wrong_tag_values",
     "escape_out_of_range",
+    "hidden_characters",  # not a crash, but plan must stop on it too
 )
 
 
