@@ -187,9 +187,20 @@ def test_a_window_that_shrinks_cancels_the_runs_of_lost_dates_only(quiet_flags, 
             for run in api.runs.list_runs(backfill.id)
             if run.execution_date
         }
-        assert runs == {1: "running", 2: "running", 3: "running", 4: "cancelled", 5: "cancelled"}
+        # Whether the scheduler picked the others up yet (initial or running) is its own business.
+        unfinished = {
+            day: "unfinished" if status in ("initial", "running") else status for day, status in runs.items()
+        }
+        assert unfinished == {
+            1: "unfinished",
+            2: "unfinished",
+            3: "unfinished",
+            4: "cancelled",
+            5: "cancelled",
+        }
         quiet_emulator.complete_runs(backfill.id)
-        assert fetch_status(api, backfill.id) == "running"  # Mage's own word, forever (§6.10)
+        # Mage never calls it finished: it stays initial or running for good (§6.10).
+        assert fetch_status(api, backfill.id) in ("initial", "running")
     document = status_json(run_cli, ws.folder)
     assert (document["backfills"][0]["state"], document["backfills"][0]["dates"]["completed"]) == (
         "completed",
