@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,14 @@ def owner(server: EmulatorServer) -> Api:
 @pytest.fixture
 def editor(server: EmulatorServer) -> Api:
     return Api(server.url, login(server.url, "editor@example.com", "editor"))
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """The first truthy value of predicate, polled briefly: the emulator's scheduler ticks every 0.2 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached before the deadline")

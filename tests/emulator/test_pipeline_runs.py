@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import PIPELINE
+from tests.emulator.conftest import PIPELINE, wait_for
 from tests.emulator_http import Api
 
 SCHEDULE = {
@@ -16,16 +16,6 @@ SCHEDULE = {
     "interval_type": "day",
     "interval_units": 1,
 }
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached before the deadline")
 
 
 def started(api: Api, name: str = "n", **fields) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from backfill_sync.emulator import EmulatorConfig, EmulatorServer
-from tests.emulator.conftest import PIPELINE
+from tests.emulator.conftest import PIPELINE, wait_for
 from tests.emulator_http import Api, login
 
 SCHEDULE = {
@@ -22,16 +22,6 @@ def runs_of(api, backfill_id):
 
 def detail(api, backfill_id):
     return api.get(f"/api/backfills/{backfill_id}?include_run_count=true").body["backfill"]
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached before the deadline")
 
 
 def test_other_status_strings_are_ignored_but_fields_apply(owner):
