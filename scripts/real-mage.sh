@@ -13,6 +13,7 @@
 #   6. always stops the server's process group and removes the temporary directory (trap).
 #
 # Environment: BFS_MAGE_VENV (venv dir), BFS_MAGE_START_TIMEOUT (seconds, default 180),
+#              BFS_MAGE_INSTALL_HEARTBEAT (seconds between progress lines while installing, default 30),
 #              PYTEST (default .venv/bin/pytest); extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ FLAG_PIPELINE=bfs_flags
 EDITOR_EMAIL=bfs-editor@example.com
 EDITOR_PASSWORD=bfs-editor-password
 NEEDED_KB=$((2 * 1024 * 1024))
+HEARTBEAT="${BFS_MAGE_INSTALL_HEARTBEAT:-30}"
 
 say() { echo "[real-mage] $*" >&2; }
 
@@ -42,15 +44,48 @@ install_mage() {
     say "free some space or point BFS_MAGE_VENV at a disk with room."
     exit 1
   fi
-  say "installing mage-ai==${MAGE_VERSION} into ${VENV} (2-3 minutes, once)"
+  say "installing mage-ai==${MAGE_VERSION} into ${VENV}: once, about 1.4 GB; 3 minutes on a fast"
+  say "  connection, 10 or more on a slow or busy machine. Later runs reuse it."
+  say "  step 1/3: creating the venv"
   python3 -m venv "${VENV}"
-  if ! { "${VENV}/bin/pip" install --quiet --upgrade pip &&
-         "${VENV}/bin/pip" install --quiet "mage-ai==${MAGE_VERSION}"; } >"${WORK}/pip.log" 2>&1; then
-    say "pip install failed; the end of its log:"
-    tail -20 "${WORK}/pip.log" >&2
-    rm -rf "${VENV}"
-    exit 1
+  say "  step 2/3: upgrading pip"
+  if ! "${VENV}/bin/pip" install --quiet --upgrade pip >"${WORK}/pip.log" 2>&1; then
+    install_failed
   fi
+  say "  step 3/3: downloading and installing mage-ai and its ~185 dependencies"
+  "${VENV}/bin/pip" install --progress-bar off "mage-ai==${MAGE_VERSION}" >"${WORK}/pip.log" 2>&1 &
+  local pip_pid=$! started=${SECONDS}
+  # A line every HEARTBEAT seconds, so a CI log never sits silent for the whole install.
+  while kill -0 "${pip_pid}" 2>/dev/null; do
+    for _ in $(seq 1 "${HEARTBEAT}"); do
+      kill -0 "${pip_pid}" 2>/dev/null || break
+      sleep 1
+    done
+    kill -0 "${pip_pid}" 2>/dev/null || break
+    say "  still installing ($(elapsed "${started}"), $(du -sm "${VENV}" 2>/dev/null | cut -f1) MB so far): $(pip_stage)"
+  done
+  if ! wait "${pip_pid}"; then
+    install_failed
+  fi
+  say "  mage-ai installed in $(elapsed "${started}")"
+}
+
+install_failed() {
+  say "pip install failed; the end of its log:"
+  tail -20 "${WORK}/pip.log" >&2
+  rm -rf "${VENV}"
+  exit 1
+}
+
+elapsed() {
+  local seconds=$((SECONDS - $1))
+  printf '%dm%02ds' $((seconds / 60)) $((seconds % 60))
+}
+
+# pip's latest "Collecting x" / "Downloading x" / "Installing collected packages" line, shortened.
+pip_stage() {
+  grep -E '^(Collecting|  Downloading|Installing|Building|Successfully)' "${WORK}/pip.log" 2>/dev/null |
+    tail -n 1 | sed -E 's/^ +//' | cut -c1-100 || true
 }
 
 free_port() {
