@@ -248,18 +248,39 @@ def advance_runs(store: Store, now: float, run_seconds: float) -> None:
     """One scheduler tick: start the runs of active triggers, execute pending retries (whatever the
     trigger), and finish the executions that are due."""
     with store.lock:
-        for run in list(store.runs.values()):
-            if _due_to_begin(store, run):
+        quotas = _start_quotas(store)
+        for run in sorted(store.runs.values(), key=lambda r: (r.execution_date or datetime.min, r.id)):
+            if _due_to_begin(store, run, quotas):
                 _begin(store, run, now, run_seconds)
             elif run.status == "running" and run.finish_after is not None and now >= run.finish_after:
                 finish_run(store, run, _outcome(store, run))
 
 
-def _due_to_begin(store: Store, run: RunRow) -> bool:
+def _due_to_begin(store: Store, run: RunRow, quotas: dict[int, int]) -> bool:
     if run.status == "running":
         return run.pending
     trigger = store.trigger_of(run)
-    return run.status == "initial" and trigger is not None and trigger.status == "active"
+    if run.status != "initial" or trigger is None or trigger.status != "active":
+        return False
+    if trigger.id in quotas:
+        if quotas[trigger.id] <= 0:
+            return False
+        quotas[trigger.id] -= 1
+    return True
+
+
+def _start_quotas(store: Store) -> dict[int, int]:
+    """How many more runs each trigger with a `pipeline_run_limit` setting may start in this tick: the
+    limit less its running runs (schedule_all), earliest dates first; a limit of 0 holds every run."""
+    quotas: dict[int, int] = {}
+    for trigger in store.triggers.values():
+        limit = trigger.settings.get("pipeline_run_limit") if isinstance(trigger.settings, dict) else None
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            quotas[trigger.id] = limit
+    for run in store.runs.values():
+        if run.status == "running" and run.pipeline_schedule_id in quotas:
+            quotas[run.pipeline_schedule_id] -= 1
+    return quotas
 
 
 def _begin(store: Store, run: RunRow, now: float, run_seconds: float) -> None:

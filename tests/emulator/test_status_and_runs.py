@@ -125,3 +125,18 @@ def test_runs_never_finish_on_their_own_with_run_seconds_0(owner):
     owner.put(created["id"], status="initial")
     running = wait_for(lambda: (d := detail(owner, created["id"]))["status"] == "running" and d)
     assert running["run_status_counts"] == {"running": 3}
+
+
+def test_a_trigger_starts_no_more_runs_than_its_pipeline_run_limit(owner):
+    # Mage copies the backfill's settings into the trigger it makes, and schedule_all starts at most
+    # pipeline_run_limit runs of a trigger at once, earliest execution date first.
+    one = owner.create(PIPELINE, name="one", settings={"pipeline_run_limit": 1}, **SCHEDULE)
+    held = owner.create(PIPELINE, name="held", settings={"pipeline_run_limit": 0}, **SCHEDULE)
+    for created in (one, held):
+        owner.put(created["id"], status="initial")
+    wait_for(lambda: detail(owner, one["id"])["status"] == "running")
+    time.sleep(0.5)  # several scheduler ticks: no second run may start, and the held ones none at all
+    assert detail(owner, one["id"])["run_status_counts"] == {"running": 1, "initial": 2}
+    (first,) = [run for run in runs_of(owner, one["id"]) if run["status"] == "running"]
+    assert first["execution_date"] == "2024-05-01 00:00:00"
+    assert detail(owner, held["id"])["run_status_counts"] == {"initial": 3}
