@@ -46,9 +46,21 @@ def test_json_output_carries_the_same_problems(case, capsys, monkeypatch):
     assert [str(Violation(**row)) for row in rows] == expected_lines(case)
 
 
+def valid_summary(manifests: int, backfills: int, runs: int, started: int) -> str:
+    plural = {1: ""}
+    return (
+        f"{manifests} manifest{plural.get(manifests, 's')} valid "
+        f"({backfills} backfill{plural.get(backfills, 's')}; {runs} run{plural.get(runs, 's')} if all were "
+        f"started, {started} of them in entries with state: started)"
+    )
+
+
 def test_the_examples_are_valid_and_summarised(capsys):
     assert main(["validate", str(EXAMPLES)]) == 0
-    assert capsys.readouterr().out == "4 manifests valid (6 backfills, 201 runs)\n"
+    assert (
+        capsys.readouterr().out == "4 manifests valid (6 backfills; 201 runs if all were started, "
+        "104 of them in entries with state: started)\n"
+    )
 
 
 def test_json_output_is_an_empty_list_when_valid(capsys):
@@ -67,7 +79,7 @@ def test_every_example_has_the_schema_modeline_and_stays_small():
 def test_the_started_example_is_small_enough_for_the_demo(capsys):
     assert main(["validate", str(EXAMPLES / "inventory_snapshot.yaml"), "--max-runs", "99"]) == 0
     assert "state: started" in (EXAMPLES / "inventory_snapshot.yaml").read_text(encoding="utf-8")
-    assert capsys.readouterr().out == "1 manifest valid (1 backfill, 13 runs)\n"
+    assert capsys.readouterr().out == valid_summary(1, 1, 13, 13) + "\n"
 
 
 def test_max_runs_is_enforced_per_backfill(capsys):
@@ -92,15 +104,19 @@ def test_max_runs_below_one_is_a_usage_error(capsys):
 @pytest.mark.parametrize(
     ("options", "summary"),
     [
-        pytest.param(["--pipeline", "daily_*"], "1 manifest valid (2 backfills, 122 runs)", id="include"),
+        pytest.param(
+            ["--pipeline", "daily_*"],
+            valid_summary(1, 2, 122, 91),
+            id="include",
+        ),
         pytest.param(
             ["--exclude", "daily_*", "--exclude", "monthly_*"],
-            "2 manifests valid (2 backfills, 61 runs)",
+            valid_summary(2, 2, 61, 13),
             id="exclude",
         ),
         pytest.param(
             ["--pipeline", "*_*", "--exclude", "hourly_*"],
-            "3 manifests valid (5 backfills, 153 runs)",
+            valid_summary(3, 5, 153, 104),
             id="both",
         ),
     ],
@@ -212,7 +228,11 @@ def test_end_to_end_through_python_dash_m():
         text=True,
         check=False,
     )
-    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "4 manifests valid (6 backfills, 201 runs)\n", "")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (
+        0,
+        valid_summary(4, 6, 201, 104) + "\n",
+        "",
+    )
     bad = subprocess.run(
         [sys.executable, "-m", "backfill_sync", "validate", "."],
         cwd=INVALID / "alias_bomb",
@@ -231,4 +251,21 @@ def test_a_name_only_absent_entry_is_valid_and_implies_no_runs(tmp_path, capsys)
         "pipeline_uuid: sales\nbackfills:\n  - name: old-one\n    state: absent\n", encoding="utf-8"
     )
     assert main(["validate", str(path)]) == 0
-    assert capsys.readouterr().out == "1 manifest valid (1 backfill, 0 runs)\n"
+    assert capsys.readouterr().out == valid_summary(1, 1, 0, 0) + "\n"
+
+
+def test_the_run_count_says_what_it_counts(tmp_path, capsys):
+    # 3 runs started, 2 that only starting them would create, and none for an absent entry.
+    path = tmp_path / "sales.yaml"
+    path.write_text(
+        "pipeline_uuid: sales\nbackfills:\n"
+        "  - {name: a, start_datetime: 2024-01-01, end_datetime: 2024-01-03, interval_type: day,"
+        " interval_units: 1, state: started}\n"
+        "  - {name: b, start_datetime: 2024-01-01, end_datetime: 2024-01-02, interval_type: day,"
+        " interval_units: 1}\n"
+        "  - {name: c, start_datetime: 2024-01-01, end_datetime: 2024-01-09, interval_type: day,"
+        " interval_units: 1, state: absent}\n",
+        encoding="utf-8",
+    )
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out == (valid_summary(1, 3, 5, 3) + "\n")

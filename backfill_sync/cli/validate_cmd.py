@@ -72,15 +72,26 @@ def validate(
 
 
 def summarise(manifests: Sequence[Manifest], violations: Sequence[Violation]) -> str:
-    """`4 manifests valid (7 backfills, 1234 runs)`, or how many problems were found where."""
+    """`4 manifests valid (7 backfills; 1234 runs if all were started, 13 of them in entries with
+    state: started)`, or how many problems were found where.
+
+    Only `state: started` entries start runs when applied; the others are counted as what starting
+    them would cost. `state: absent` entries are deleted, never started, so they count no runs.
+    """
     if violations:
         files = len({violation.file for violation in violations})
         return f"{_plural(len(violations), 'problem')} in {_plural(files, 'file')}"
     backfills = [backfill for manifest in manifests for backfill in manifest.backfills]
-    runs = sum(count_runs(backfill.schedule) for backfill in backfills if backfill.schedule is not None)
+    runs = [
+        (count_runs(backfill.schedule), backfill.state)
+        for backfill in backfills
+        if backfill.schedule is not None and backfill.state != "absent"
+    ]
+    total = sum(count for count, _ in runs)
+    started = sum(count for count, state in runs if state == "started")
     return (
-        f"{_plural(len(manifests), 'manifest')} valid "
-        f"({_plural(len(backfills), 'backfill')}, {_plural(runs, 'run')})"
+        f"{_plural(len(manifests), 'manifest')} valid ({_plural(len(backfills), 'backfill')}; "
+        f"{_plural(total, 'run')} if all were started, {started} of them in entries with state: started)"
     )
 
 
