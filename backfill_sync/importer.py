@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from backfill_sync.datetimes import format_iso
 from backfill_sync.errors import ApiError
-from backfill_sync.manifests.canonical import SCHEMA_URL, render_manifest
+from backfill_sync.manifests.canonical import render_manifest
 from backfill_sync.manifests.document import Document
 from backfill_sync.manifests.loader import pipeline_selected
 from backfill_sync.manifests.schema import check_document
@@ -113,9 +113,10 @@ def _read_pipeline_by_pipeline(
     return grouped, skipped
 
 
-def find_schema_reference(out_dir: Path, cwd: Path) -> str:
+def find_schema_reference(out_dir: Path, cwd: Path) -> str | None:
     """The modeline's schema: the repository's own copy, relative to `out_dir`, when one is found
-    walking up from `out_dir` to the git root or `cwd`; otherwise the schema's `$id` URL."""
+    walking up from `out_dir` to the git root or `cwd`; otherwise None (no modeline: the schema's
+    `$id` URL is an identifier that serves nothing, and editors would report it unreachable)."""
     start, stop = out_dir.resolve(), cwd.resolve()
     for folder in (start, *start.parents):
         candidate = folder / LOCAL_SCHEMA
@@ -123,7 +124,7 @@ def find_schema_reference(out_dir: Path, cwd: Path) -> str:
             return Path(os.path.relpath(candidate, start)).as_posix()
         if folder == stop or (folder / ".git").exists():
             break
-    return SCHEMA_URL
+    return None
 
 
 def build_manifest_text(
@@ -132,7 +133,7 @@ def build_manifest_text(
     *,
     file: str,
     max_runs: int,
-    schema: str = SCHEMA_URL,
+    schema: str | None = None,
 ) -> tuple[ImportedManifest | None, list[Skipped]]:
     """The manifest for one pipeline's live backfills, checked as `validate` would check the file."""
     problems = check_document(Document(file, {"pipeline_uuid": pipeline_uuid, "backfills": []}), max_runs)

@@ -15,7 +15,6 @@ from backfill_sync.importer import (
     read_selected_backfills,
     unexpressible,
 )
-from backfill_sync.manifests.canonical import SCHEMA_URL
 from backfill_sync.models import LiveBackfill
 from backfill_sync.wire import backfill_from_wire
 
@@ -106,12 +105,12 @@ def test_skip_reasons_name_what_is_wrong(fields: dict[str, object], reason: str 
         pytest.param(
             "repo/backfills", "repo/backfills", "schemas/backfill-manifest.schema.json", id="inside"
         ),
-        pytest.param(None, "repo/backfills", SCHEMA_URL, id="no-local-copy"),
-        pytest.param(".", "repo/backfills", SCHEMA_URL, id="above-the-git-root-not-looked-at"),
+        pytest.param(None, "repo/backfills", None, id="no-local-copy"),
+        pytest.param(".", "repo/backfills", None, id="above-the-git-root-not-looked-at"),
     ],
 )
 def test_the_modeline_points_at_the_repository_schema(
-    tmp_path: Path, schema_at: str | None, out_dir: str, expected: str
+    tmp_path: Path, schema_at: str | None, out_dir: str, expected: str | None
 ) -> None:
     (tmp_path / "repo" / ".git").mkdir(parents=True)
     if schema_at is not None:
@@ -119,8 +118,15 @@ def test_the_modeline_points_at_the_repository_schema(
         (tmp_path / schema_at / LOCAL_SCHEMA).write_text("{}", encoding="utf-8")
     reference = find_schema_reference(tmp_path / out_dir, cwd=tmp_path)
     assert reference == expected
-    if reference != SCHEMA_URL:
+    if reference is not None:
         assert (tmp_path / out_dir / reference).resolve().is_file()
+
+
+def test_without_a_schema_reference_there_is_no_modeline() -> None:
+    imported, _ = build_manifest_text("p", [wire_row()], file="p.yaml", max_runs=100)
+    assert imported is not None
+    assert imported.text.startswith("pipeline_uuid: p\n")
+    assert "yaml-language-server" not in imported.text
 
 
 def test_the_manifest_carries_the_schema_reference() -> None:

@@ -15,6 +15,7 @@ from backfill_sync.cli.options import (
 from backfill_sync.client import MageClient
 from backfill_sync.errors import UsageError
 from backfill_sync.importer import (
+    LOCAL_SCHEMA,
     ImportedManifest,
     any_pipeline_selected,
     build_manifest_text,
@@ -32,8 +33,9 @@ pass and `plan` reports no changes. `state:` follows the live status (never star
 initial, running, completed or failed: started; cancelled: cancelled); `id:` is written only where
 two backfills of a pipeline share a name. The `# yaml-language-server: $schema=` modeline points at
 schemas/backfill-manifest.schema.json relative to the out-dir when that file is found walking up
-from the out-dir to the git root (or the current folder), else at the schema's URL; save a local
-copy with `backfill-sync schema > schemas/backfill-manifest.schema.json` for editors to use.
+from the out-dir to the git root (or the current folder); without one no modeline is written and
+a hint says how to add it (`backfill-sync schema > schemas/backfill-manifest.schema.json`, then
+import again). `fmt` keeps whatever modeline a file has.
 
 \b
     backfill-sync import                                  # all pipelines into backfills/
@@ -97,6 +99,8 @@ def import_backfills(
         if imported is not None:
             manifests.append((path, imported))
     refused = _write(manifests, force)
+    if schema is None and len(refused) < len(manifests):
+        click.echo(_no_modeline_hint(folder), err=True)
     for item in skipped:
         click.echo(f"skipped {item}", err=True)
     for path in refused:
@@ -105,6 +109,15 @@ def import_backfills(
         where = "the selected pipelines" if filtered else "Mage"
         click.echo(f"nothing to import: no backfills found in {where}; nothing written", err=True)
     return 1 if skipped or refused else 0
+
+
+def _no_modeline_hint(folder: Path) -> str:
+    return (
+        f"hint: the manifests have no schema modeline, since no {LOCAL_SCHEMA} was found from {folder} "
+        "up to the repository root (or the current folder). For completion in editors, save the schema "
+        f"there with `backfill-sync schema > {LOCAL_SCHEMA}` and import again, or add the line "
+        f"`# yaml-language-server: $schema=<path to it from {folder}>` at the top of each manifest."
+    )
 
 
 def manifest_path(folder: Path, pipeline_uuid: str) -> Path:

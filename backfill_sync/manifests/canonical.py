@@ -82,15 +82,17 @@ def unformattable(text: str, file: str) -> list[Violation]:
     return found[:1]
 
 
-def render_manifest(pipeline_uuid: str, backfills: list[dict[str, Any]], *, schema: str = SCHEMA_URL) -> str:
-    """A new manifest in canonical form, with a modeline pointing at `schema` (what `import` writes)."""
+def render_manifest(pipeline_uuid: str, backfills: list[dict[str, Any]], *, schema: str | None = None) -> str:
+    """A new manifest in canonical form (what `import` writes), with a modeline pointing at `schema`
+    when one is given."""
     tree = CommentedMap()
     tree["pipeline_uuid"] = pipeline_uuid
     items = CommentedSeq(_new_backfill(entry) for entry in backfills)
     for item in items[:-1]:
         _attach_following(item, list(item)[-1], "\n")  # a blank line between backfills, as people write
     tree["backfills"] = items
-    tree.yaml_set_start_comment(f"yaml-language-server: $schema={schema}")
+    if schema is not None:
+        tree.yaml_set_start_comment(f"yaml-language-server: $schema={schema}")
     return format_manifest(dump_tree(tree), _plain(pipeline_uuid, backfills))
 
 

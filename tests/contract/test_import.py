@@ -109,7 +109,10 @@ def test_import_writes_every_expressible_backfill_and_lists_the_rest(
     assert f"backfill {nameless.id}: it has no name" in ran.err
     assert [path.name for path in folder.iterdir()] == [manifest.name]
     text = manifest.read_text(encoding="utf-8")
-    assert text.startswith("# yaml-language-server: $schema=https://backfill-sync.dev/schemas/")
+    # No schema in this folder or above it: no modeline (an address that serves nothing), but a hint.
+    assert text.startswith("pipeline_uuid: ")
+    assert "hint: the manifests have no schema modeline" in ran.err
+    assert "`backfill-sync schema > schemas/backfill-manifest.schema.json`" in ran.err
     assert "  - name: never-started\n    start_datetime: '2024-01-01T00:00:00Z'\n" in text
     assert "    end_datetime: '2024-01-02T06:30:00Z'\n" in text
     assert "      flag: 'yes'\n" in text
@@ -138,7 +141,8 @@ def test_existing_manifests_are_kept_unless_forced(
     assert manifest.read_text(encoding="utf-8").startswith("# mine\n")
 
     forced = cli("import", "--pipeline", pipeline.uuid, "--out-dir", str(folder), "--force")
-    assert (forced.code, forced.err) == (0, "")
+    assert forced.code == 0
+    assert forced.err.startswith("hint: the manifests have no schema modeline") and "Error" not in forced.err
     text = manifest.read_text(encoding="utf-8")
     assert "# mine" not in text
     assert "  - name: one\n" in text
@@ -175,7 +179,8 @@ def test_the_modeline_points_at_the_schema_in_the_repository(
     (tmp_path / "schemas").mkdir()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "schemas" / "backfill-manifest.schema.json").write_text(cli("schema").out, encoding="utf-8")
-    assert cli("import", "--pipeline", pipeline.uuid).code == 0
+    ran = cli("import", "--pipeline", pipeline.uuid)
+    assert (ran.code, ran.err) == (0, "")
     text = (tmp_path / "backfills" / f"{pipeline.uuid}.yaml").read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=../schemas/backfill-manifest.schema.json\n")
     assert_round_trip(cli, tmp_path / "backfills")

@@ -270,9 +270,10 @@ def test_rendered_manifest_has_modeline_blank_lines_and_is_canonical() -> None:
             "interval_units": 1,
         },
     ]
-    text = render_manifest("p", entries)
+    text = render_manifest("p", entries, schema="../schemas/backfill-manifest.schema.json")
     assert text == (
-        f"{MODELINE}\npipeline_uuid: p\nbackfills:\n"
+        "# yaml-language-server: $schema=../schemas/backfill-manifest.schema.json\n"
+        "pipeline_uuid: p\nbackfills:\n"
         "  - name: a\n" + ENTRY + "    variables:\n      flag: 'yes'\n    state: started\n\n"
         "  - name: b\n    id: 3\n" + ENTRY
     )
