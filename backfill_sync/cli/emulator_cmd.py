@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
+import time
 
 import click
 
@@ -43,9 +43,11 @@ def emulator(port: int, pipelines: tuple[str, ...], no_auth: bool, run_seconds: 
         backfill-sync plan backfills/
     """
     config = EmulatorConfig(port=port, pipelines=pipelines, auth_on=not no_auth, run_seconds=run_seconds)
-    stopping = threading.Event()
+    # A plain list, not a threading.Event: the handler runs in the main thread, and Event.set() there
+    # deadlocks when the signal lands while that thread holds the Event's own lock inside wait().
+    stop_requested: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
+        signal.signal(signum, lambda number, _: stop_requested.append(number))
     try:
         server = EmulatorServer(config)
     except OSError as exc:
@@ -53,6 +55,6 @@ def emulator(port: int, pipelines: tuple[str, ...], no_auth: bool, run_seconds: 
     with server:
         click.echo(server.url)
         sys.stdout.flush()
-        while not stopping.wait(0.5):
-            pass
+        while not stop_requested:
+            time.sleep(0.1)
     return 0
