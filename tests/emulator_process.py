@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 STARTUP_TIMEOUT = 30.0
 
@@ -44,3 +46,26 @@ def stop_process(process: subprocess.Popen[str]) -> int:
     if process.stdout is not None:
         process.stdout.close()
     return code
+
+
+def has_exited(pid: int, timeout: float = 30.0) -> bool:
+    """Whether a process that is not our child (a detached emulator) ends within `timeout` seconds.
+
+    Once its starter has exited, it is reaped by whatever adopted it, maybe late: a zombie has exited.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rpartition(")")[2].split()[0]
+        except FileNotFoundError:
+            return True
+        except OSError:  # no /proc: ask the kernel whether the pid is still there
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            state = "?"
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
