@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from backfill_sync.models import Violation
+    from backfill_sync.models import SourceLocation, Violation
 
 
 class BackfillSyncError(Exception):
@@ -70,8 +71,40 @@ class StartRefused(MageError):
     """A start that would run dates twice: the backfill has runs that are not finished."""
 
 
+@dataclass(frozen=True, slots=True)
+class PlanProblem:
+    """One reason a plan cannot be made, and the manifest place it is about: a file, or file:line:col.
+
+    Kept apart from the message so that CI can annotate the place (GitHub `::error file=,line=`,
+    GitLab Code Quality) without parsing text.
+    """
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+
+    @classmethod
+    def at(cls, source: SourceLocation | None, message: str, *, file: str | None = None) -> PlanProblem:
+        """At a manifest entry's location when known, else in `file` (when given)."""
+        if source is None:
+            return cls(message, file)
+        return cls(message, source.file, source.line, source.col)
+
+    def __str__(self) -> str:
+        where = ":".join(str(part) for part in (self.file, self.line, self.col) if part is not None)
+        return f"{where}: {self.message}" if where else self.message
+
+
 class PlanError(BackfillSyncError):
-    """The manifests and live state cannot be reconciled as asked (ambiguous match, foreign id, ...)."""
+    """The manifests and live state cannot be reconciled as asked (ambiguous match, foreign id, ...).
+
+    `problems` holds each reason with its place; the message lists them one per line.
+    """
+
+    def __init__(self, *problems: PlanProblem | str) -> None:
+        self.problems = tuple(PlanProblem(p) if isinstance(p, str) else p for p in problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
 class StalePlanError(BackfillSyncError):

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
-from backfill_sync.errors import ApiError, PlanError
+from backfill_sync.errors import ApiError, PlanError, PlanProblem
 from backfill_sync.models import LiveBackfill, Manifest, RunCounts
 from backfill_sync.plan import UNFINISHED_RUN_STATUSES, RunNeed
 from backfill_sync.runs import Run, latest_runs
@@ -43,9 +43,15 @@ def check_pipelines_exist(reader: PipelineLister, manifests: Sequence[Manifest],
     """An unknown pipeline lists as empty in Mage: say so instead of planning creates that would fail."""
     missing = [m for m in manifests if not reader.pipeline_exists(m.pipeline_uuid)]
     if missing:
-        lines = [f"{m.path}: Mage at {mage_url} has no pipeline {m.pipeline_uuid!r}" for m in missing]
         raise PlanError(
-            "\n".join(lines) + "\ncreate the pipeline in Mage first, or fix `pipeline_uuid` and the file name"
+            *(
+                PlanProblem(
+                    f"Mage at {mage_url} has no pipeline {m.pipeline_uuid!r}: create the pipeline in Mage "
+                    "first, or fix `pipeline_uuid` and the file name",
+                    file=m.path,
+                )
+                for m in missing
+            )
         )
 
 
@@ -57,10 +63,13 @@ def list_pipeline(reader: PipelineLister, manifest: Manifest, mage_url: str) -> 
         if not is_unreadable_row(exc):
             raise
         raise PlanError(
-            f"{manifest.path}: Mage at {mage_url} cannot list the backfills of pipeline "
-            f"{manifest.pipeline_uuid!r}: one of its rows holds a value Mage cannot read back "
-            f"({exc.detail}). Mage's API cannot repair it; fix the row in Mage's database "
-            "(its interval_type, for example set to DAY), then plan again"
+            PlanProblem(
+                f"Mage at {mage_url} cannot list the backfills of pipeline "
+                f"{manifest.pipeline_uuid!r}: one of its rows holds a value Mage cannot read back "
+                f"({exc.detail}). Mage's API cannot repair it; fix the row in Mage's database "
+                "(its interval_type, for example set to DAY), then plan again",
+                file=manifest.path,
+            )
         ) from None
 
 

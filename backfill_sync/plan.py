@@ -16,7 +16,7 @@ from typing import Literal
 
 from backfill_sync.compare import desired_fields, diff_fields, fingerprint, live_fields
 from backfill_sync.datetimes import format_iso
-from backfill_sync.errors import PlanError
+from backfill_sync.errors import PlanError, PlanProblem
 from backfill_sync.models import (
     LIVE_STATUSES,
     Action,
@@ -79,16 +79,16 @@ def compute_plan(
     (one PlanError), not only the first one met.
     """
     pipelines: list[PipelinePlan] = []
-    problems: list[str] = []
+    problems: list[PlanProblem] = []
     for manifest in manifests:
         try:
             live = live_by_pipeline.get(manifest.pipeline_uuid, ())
             _check_retry_instants(manifest, mage_time)
             pipelines.append(plan_pipeline(manifest, live, allow_restart, runs or {}))
         except PlanError as exc:
-            problems.append(str(exc))
+            problems.extend(exc.problems)
     if problems:
-        raise PlanError("\n".join(problems))
+        raise PlanError(*problems)
     return Plan(
         mage_url=mage_url, pipelines=tuple(pipelines), allow_restart=allow_restart, mage_time=mage_time
     )
@@ -190,8 +190,11 @@ def find_match(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill | None
     if len(candidates) > 1:
         ids = ", ".join(str(backfill.id) for backfill in sorted(candidates, key=lambda b: b.id))
         raise PlanError(
-            f"{_where(desired)}backfill {desired.name!r} of pipeline {desired.pipeline_uuid!r} matches "
-            f"several live backfills (ids {ids}); pin the one to manage with `id:`"
+            PlanProblem.at(
+                desired.source,
+                f"backfill {desired.name!r} of pipeline {desired.pipeline_uuid!r} matches "
+                f"several live backfills (ids {ids}); pin the one to manage with `id:`",
+            )
         )
     return candidates[0] if candidates else None
 
@@ -324,10 +327,13 @@ def _check_retry_instants(manifest: Manifest, mage_time: datetime | None) -> Non
     ]
     if late:
         raise PlanError(
-            "\n".join(
-                f"{_where(desired)}backfill {desired.name!r}: retry_failed_before "
-                f"{format_iso(desired.retry_failed_before)} is later than Mage's clock "
-                f"({format_iso(mage_time)}){RETRY_LATER_THAN_NOW}"
+            *(
+                PlanProblem.at(
+                    desired.source,
+                    f"backfill {desired.name!r}: retry_failed_before "
+                    f"{format_iso(desired.retry_failed_before)} is later than Mage's clock "
+                    f"({format_iso(mage_time)}){RETRY_LATER_THAN_NOW}",
+                )
                 for desired in late
                 if desired.retry_failed_before is not None
             )
@@ -399,8 +405,11 @@ def _match_pinned_id(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill:
         return found
     # Mage's routes do not check the parent pipeline: an id of another pipeline would be edited silently.
     raise PlanError(
-        f"{_where(desired)}backfill {desired.name!r} pins id {desired.id}, which is not a backfill of "
-        f"pipeline {desired.pipeline_uuid!r} in Mage; fix or remove `id:`"
+        PlanProblem.at(
+            desired.source,
+            f"backfill {desired.name!r} pins id {desired.id}, which is not a backfill of "
+            f"pipeline {desired.pipeline_uuid!r} in Mage; fix or remove `id:`",
+        )
     )
 
 
@@ -411,9 +420,12 @@ def _check_rename_is_free(desired: DesiredBackfill, found: LiveBackfill, live: L
     holders = [backfill.id for backfill in live.by_name.get(desired.name, ()) if backfill.id != found.id]
     if holders:
         raise PlanError(
-            f"{_where(desired)}backfill id {found.id} would be renamed to {desired.name!r}, the name of "
-            f"live backfill id {holders[0]} of pipeline {desired.pipeline_uuid!r}; rename or delete that "
-            "one first (two backfills with one name cannot be told apart by name)"
+            PlanProblem.at(
+                desired.source,
+                f"backfill id {found.id} would be renamed to {desired.name!r}, the name of "
+                f"live backfill id {holders[0]} of pipeline {desired.pipeline_uuid!r}; rename or delete "
+                "that one first (two backfills with one name cannot be told apart by name)",
+            )
         )
 
 
@@ -425,14 +437,15 @@ def _check_claimed_once(manifest: Manifest, matches: Mapping[str, LiveBackfill |
     for backfill_id, names in claimants.items():
         if len(names) > 1:
             listed = ", ".join(repr(name) for name in names)
+            last = next((b.source for b in manifest.backfills if b.name == names[-1]), None)
             raise PlanError(
-                f"{manifest.path}: backfills {listed} all match live backfill id {backfill_id} of "
-                f"pipeline {manifest.pipeline_uuid!r}; each live backfill can be managed by one entry"
+                PlanProblem.at(
+                    last,
+                    f"backfills {listed} all match live backfill id {backfill_id} of "
+                    f"pipeline {manifest.pipeline_uuid!r}; each live backfill can be managed by one entry",
+                    file=manifest.path,
+                )
             )
-
-
-def _where(desired: DesiredBackfill) -> str:
-    return f"{desired.source}: " if desired.source is not None else ""
 
 
 def with_progress(plan: Plan, counts: Mapping[int, RunCounts]) -> Plan:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from backfill_sync.compare import fingerprint
-from backfill_sync.errors import PlanError
-from backfill_sync.models import Action, DesiredBackfill, DesiredState, LiveBackfill, PlanItem
+from backfill_sync.errors import PlanError, PlanProblem
+from backfill_sync.models import Action, DesiredBackfill, DesiredState, LiveBackfill, PlanItem, SourceLocation
 from backfill_sync.plan import (
     RESTART_BLOCKED,
     RUNS_STAY_NOTE,
@@ -429,3 +431,56 @@ def test_never_started_twins_of_the_name_are_deleted_and_the_lowest_id_kept():
 def test_twins_are_not_listed_as_unmanaged():
     plan = plan_of(manifest(desired("a")), live_backfills=[live(1, "a"), live(3, "a")])
     assert plan.pipelines[0].unmanaged == ()
+
+
+def at(line: int, backfill: DesiredBackfill) -> DesiredBackfill:
+    """The backfill as loaded from line `line` of its manifest."""
+    where = SourceLocation(f"backfills/{backfill.pipeline_uuid}.yaml", line, 5)
+    return dataclasses.replace(backfill, source=where)
+
+
+@pytest.mark.parametrize(
+    ("manifests", "live_backfills", "places"),
+    [
+        pytest.param(
+            [manifest(at(4, desired("a")))],
+            [live(1, "a", status="completed"), live(2, "a", status="completed")],
+            [("etl_daily", 4)],
+            id="ambiguous",
+        ),
+        pytest.param([manifest(at(9, desired("a", id=9)))], [], [("etl_daily", 9)], id="foreign-id"),
+        pytest.param(
+            [manifest(at(3, desired("x", id=1)), at(8, desired("y", id=1)))],
+            [live(1, "a")],
+            [("etl_daily", 8)],
+            id="claimed-twice-at-the-second-claimant",
+        ),
+        pytest.param(
+            [
+                manifest(at(4, desired("a", id=7))),
+                manifest(at(6, desired("b", pipeline="other", id=8)), pipeline="other"),
+            ],
+            [],
+            [("etl_daily", 4), ("other", 6)],
+            id="every-pipeline",
+        ),
+    ],
+)
+def test_plan_problems_carry_the_manifest_place(manifests, live_backfills, places):
+    with pytest.raises(PlanError) as caught:
+        plan_of(*manifests, live_backfills=live_backfills)
+    problems = caught.value.problems
+    assert [(p.file, p.line, p.col) for p in problems] == [
+        (f"backfills/{pipeline}.yaml", line, 5) for pipeline, line in places
+    ]
+    assert str(caught.value) == "\n".join(f"{p.file}:{p.line}:5: {p.message}" for p in problems)
+
+
+def test_a_plan_problem_without_a_line_names_its_file():
+    problem = PlanProblem.at(None, "no such pipeline", file="backfills/x.yaml")
+    assert (problem.file, problem.line, str(problem)) == (
+        "backfills/x.yaml",
+        None,
+        "backfills/x.yaml: no such pipeline",
+    )
+    assert str(PlanProblem("bare")) == "bare"
