@@ -1,4 +1,4 @@
-"""How violations are shown: text lines, a JSON list, and GitHub Actions `::error` annotations."""
+"""How problems are shown: text lines, a JSON list, and GitHub Actions `::error`/`::warning` annotations."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import click
 
 if TYPE_CHECKING:  # models is slow to import, and --help and --version never report a violation
     from backfill_sync.models import Violation
+    from backfill_sync.problems import Problem
 
 # GitHub's limit for one step's $GITHUB_STEP_SUMMARY, in bytes.
 STEP_SUMMARY_LIMIT = 1024 * 1024
@@ -30,11 +31,24 @@ def violations_json(violations: Sequence[Violation]) -> str:
     return json.dumps(rows, indent=2, ensure_ascii=False)
 
 
-def github_annotation(violation: Violation) -> str:
-    """`::error file=…,line=…,col=…::message`, escaped as GitHub's workflow commands require."""
-    properties = f"file={_escape_property(violation.file)},line={violation.line},col={violation.col}"
-    where = f"{violation.path}: " if violation.path else ""
-    return f"::error {properties}::{_escape_data(where + violation.message)}"
+def github_annotation(item: Violation | Problem) -> str:
+    """`::error file=…,line=…,col=…::message` (or `::warning`), escaped as GitHub's workflow commands
+    require; a problem without a line is annotated on its file, one without a file on the run."""
+    from backfill_sync.problems import Problem, violation_problems  # only once there is something to say
+
+    problem = item if isinstance(item, Problem) else violation_problems([item])[0]
+    properties = [
+        f"{name}={_escape_property(str(value))}"
+        for name, value in (
+            ("file", problem.file),
+            ("line", problem.line),
+            ("col", problem.col),
+            ("title", problem.title),
+        )
+        if value is not None
+    ]
+    head = f"::{problem.severity}" + (f" {','.join(properties)}" if properties else "")
+    return f"{head}::{_escape_data(problem.message)}"
 
 
 def _escape_data(text: str) -> str:
@@ -45,11 +59,11 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def echo_annotations(violations: Sequence[Violation], *, err: bool = False) -> None:
+def echo_annotations(items: Sequence[Violation | Problem], *, err: bool = False) -> None:
     """Print annotations when running under GitHub Actions, so problems show on the pull request's diff."""
     if in_github_actions():
-        for violation in violations:
-            click.echo(github_annotation(violation), err=err)
+        for item in items:
+            click.echo(github_annotation(item), err=err)
 
 
 def annotate(level: str, file: str | None, line: int | None, message: str) -> str:
@@ -81,3 +95,9 @@ def append_step_summary(build: Callable[[int], str], what: str) -> None:
             handle.write(data)
     except OSError as exc:  # the command itself succeeded; a missing summary page is not worth failing it
         click.echo(f"Warning: cannot append to GITHUB_STEP_SUMMARY {summary}: {exc.strerror}", err=True)
+
+
+def echo_error_annotation(message: str) -> None:
+    """Under GitHub Actions, an error about no place in particular, so it shows on the run's page."""
+    if in_github_actions():
+        click.echo(f"::error title=backfill-sync::{_escape_data(message)}", err=True)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
+from backfill_sync.cli.ci import CiReport, codequality_option
 from backfill_sync.cli.options import format_option, max_runs_option, pipeline_filter_options
 from backfill_sync.cli.report import echo_annotations, violations_json
+from backfill_sync.codequality import render_codequality
 from backfill_sync.manifests.loader import load_manifests
 from backfill_sync.models import Manifest, Violation
+from backfill_sync.problems import violation_problems
 from backfill_sync.schedule import count_runs
 
 HELP = """Check backfill manifests offline: YAML, schema, and rules Mage itself does not check.
@@ -40,27 +44,39 @@ Also checked: end >= start, real dates, unique names, pipeline_uuid equal to the
 one file per pipeline, at most --max-runs runs per backfill (counted as Mage counts them),
 duplicate keys, alias bombs, files over 1 MiB, non-UTF-8 bytes. `backfill-sync schema` prints
 the JSON Schema. Under GitHub Actions (GITHUB_ACTIONS=true) problems are also printed as
-::error annotations. Exit code 0 when everything is valid, 1 otherwise.
+::error annotations. For GitLab, --format codequality prints them as a Code Quality report (a JSON
+array; `[]` when valid), and --codequality FILE writes that report next to the text output.
+Exit code 0 when everything is valid, 1 otherwise.
 """
 
 
 @click.command(help=HELP)
 @click.argument("paths", nargs=-1, type=click.Path())
 @format_option(
-    "json", help="text: one line per problem and a summary. json: a list of {file, line, col, path, message}."
+    "json",
+    "codequality",
+    help="text: one line per problem and a summary. json: a list of {file, line, col, path, message}. "
+    "codequality: a GitLab Code Quality report.",
 )
+@codequality_option
 @max_runs_option
 @pipeline_filter_options
 def validate(
     paths: tuple[str, ...],
     output_format: str,
+    codequality: str | None,
     max_runs: int,
     pipelines: tuple[str, ...],
     excludes: tuple[str, ...],
 ) -> int:
-    manifests, violations = load_manifests(paths, max_runs, include=pipelines, exclude=excludes)
-    if output_format == "json":
-        click.echo(violations_json(violations))
+    with CiReport(codequality) as report:
+        manifests, violations = load_manifests(paths, max_runs, include=pipelines, exclude=excludes)
+        report.add(violation_problems(violations), annotate=False)
+    if output_format != "text":
+        if output_format == "json":
+            click.echo(violations_json(violations))
+        else:
+            click.echo(render_codequality(report.problems, root=Path.cwd()), nl=False)
         # Annotations go to stderr here so stdout stays one JSON document (the runner reads both).
         echo_annotations(violations, err=True)
     else:
