@@ -90,11 +90,15 @@ def run_budget_problems(plan: Plan, max_total_runs: int) -> list[Problem]:
 
 
 def started_runs(item: PlanItem) -> int:
-    """Pipeline runs the item's start or restart creates, blocked ones excluded (as apply counts them)."""
+    """Pipeline runs the item sets off (starts, restarts, retries, new dates; not blocked ones), counted
+    as apply's run budget counts them."""
+    # Here, not at the top: validate imports this module and has no use for apply's dependencies.
+    from backfill_sync.apply import RUN_SETTING_KINDS
+
     return sum(
         action.runs or 0
         for action in item.actions
-        if action.kind in ("start", "restart") and not action.is_blocked
+        if action.kind in RUN_SETTING_KINDS and not action.is_blocked
     )
 
 

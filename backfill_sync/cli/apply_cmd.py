@@ -9,25 +9,29 @@ from pathlib import Path
 import click
 
 from backfill_sync.apply import (
-    DEFAULT_MAX_TOTAL_RUNS,
     DEFAULT_PARALLELISM,
     apply_plan,
     check_run_budget,
     wait_targets,
 )
+from backfill_sync.cli.ci import CiReport, codequality_option
 from backfill_sync.cli.common import build_plan, load_selected_manifests, use_color
 from backfill_sync.cli.options import (
     format_option,
     mage_connection_options,
     max_runs_option,
+    max_total_runs_option,
     pipeline_filter_options,
 )
+from backfill_sync.cli.report import append_step_summary
 from backfill_sync.cli.wait_cmd import report_wait, timeout_option, wait_document, wait_with_progress
 from backfill_sync.client import MageClient
 from backfill_sync.errors import StalePlanError, UsageError
 from backfill_sync.models import ApplyResult, ItemResult, MageConnection, Plan
 from backfill_sync.planfile import load_plan
+from backfill_sync.problems import apply_problems, run_budget_problems
 from backfill_sync.render import public_url, render_apply_json, render_apply_text, render_plan_text
+from backfill_sync.render.apply_markdown import render_apply_markdown
 from backfill_sync.render.results import apply_to_dict
 
 
@@ -35,13 +39,7 @@ from backfill_sync.render.results import apply_to_dict
 @click.argument("targets", nargs=-1, type=click.Path())
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
 @click.option("--allow-restart", is_flag=True, help="Restart cancelled backfills wanted started.")
-@click.option(
-    "--max-total-runs",
-    type=click.IntRange(min=0),
-    default=DEFAULT_MAX_TOTAL_RUNS,
-    show_default=True,
-    help="Refuse to apply when starts and restarts add up to more pipeline runs than this.",
-)
+@max_total_runs_option
 @click.option(
     "--parallelism",
     type=click.IntRange(min=1, max=32),
@@ -58,6 +56,7 @@ from backfill_sync.render.results import apply_to_dict
 )
 @timeout_option
 @format_option("json", help="How to report what was done (json: one object per backfill, on stdout).")
+@codequality_option
 @max_runs_option
 @pipeline_filter_options
 @mage_connection_options
@@ -70,6 +69,7 @@ def apply(
     wait_after: bool,
     timeout: float,
     output_format: str,
+    codequality: str | None,
     max_runs: int,
     pipelines: tuple[str, ...],
     excludes: tuple[str, ...],
@@ -95,17 +95,27 @@ def apply(
     code is 0 only when apply succeeded and every one of those dates completed.
 
     --pipeline/--exclude select manifests; a saved plan is applied whole (filter when making it).
+
+    Under GitHub Actions (GITHUB_ACTIONS=true) every item that failed or was refused as stale gets an
+    ::error annotation on its manifest entry's line, a blocked one a ::warning, and the result is
+    appended to the job summary as a table. --codequality FILE writes the same problems as a GitLab
+    Code Quality report.
     """
-    with MageClient(connection, max_connections=parallelism) as client:
+    with CiReport(codequality) as ci_report, MageClient(connection, max_connections=parallelism) as client:
         the_plan = _plan_for(targets, client, connection, allow_restart, max_runs, pipelines, excludes)
         err = sys.stderr
         report = sys.stdout if output_format == "text" else err
         click.echo(render_plan_text(the_plan, color=use_color(report)), nl=False, file=report)
         result = ApplyResult()
         if the_plan.has_changes():
+            ci_report.add(run_budget_problems(the_plan, max_total_runs))
             check_run_budget(the_plan, max_total_runs)
             _confirm(auto_approve)
             result = _apply_with_progress(the_plan, client, parallelism)
+            ci_report.add(apply_problems(the_plan, result))
+            append_step_summary(
+                lambda budget: render_apply_markdown(result, the_plan, max_bytes=budget), "apply result"
+            )
         applied = 0 if result.ok else 1
         if not wait_after:
             if the_plan.has_changes() or output_format == "json":

@@ -17,6 +17,7 @@ from backfill_sync.models import DEFAULT_MAGE_URL, MAGE_PUBLIC_API_KEY
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_MAX_RUNS = 10_000
+DEFAULT_MAX_TOTAL_RUNS = 10_000
 
 
 def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -93,6 +94,15 @@ max_runs_option = click.option(
     default=DEFAULT_MAX_RUNS,
     show_default=True,
     help="Largest number of pipeline runs one backfill may imply.",
+)
+
+max_total_runs_option = click.option(
+    "--max-total-runs",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_TOTAL_RUNS,
+    show_default=True,
+    help="Fail (exit 1, nothing applied) when starts and restarts add up to more pipeline runs than "
+    "this. plan and apply share it, so a pull request's plan fails exactly when its apply would.",
 )
 
 pipeline_filter_options = _compose(

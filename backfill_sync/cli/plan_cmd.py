@@ -6,20 +6,23 @@ from pathlib import Path
 
 import click
 
-from backfill_sync.apply import DEFAULT_MAX_TOTAL_RUNS, planned_runs
+from backfill_sync.apply import planned_runs
 from backfill_sync.cli import report
+from backfill_sync.cli.ci import CiReport, codequality_option
 from backfill_sync.cli.common import build_plan, load_selected_manifests, stdout_color
 from backfill_sync.cli.options import (
     format_option,
     mage_connection_options,
     max_runs_option,
+    max_total_runs_option,
     pipeline_filter_options,
 )
 from backfill_sync.cli.report import STEP_SUMMARY_LIMIT
 from backfill_sync.client import MageClient
-from backfill_sync.errors import UsageError
+from backfill_sync.errors import BackfillSyncError, UsageError
 from backfill_sync.models import MageConnection, Plan
 from backfill_sync.planfile import dump_plan
+from backfill_sync.problems import run_budget_problems
 from backfill_sync.render import render_plan_json, render_plan_markdown, render_plan_text
 
 EXIT_CHANGES = 2
@@ -37,6 +40,8 @@ EXIT_CHANGES = 2
     help="Exit 0 when there is nothing to do, 2 when there are changes (blocked ones too), 1 on error.",
 )
 @click.option("--allow-restart", is_flag=True, help="Plan restarts of cancelled backfills wanted started.")
+@max_total_runs_option
+@codequality_option
 @max_runs_option
 @pipeline_filter_options
 @mage_connection_options
@@ -46,6 +51,8 @@ def plan(
     out: str | None,
     detailed_exitcode: bool,
     allow_restart: bool,
+    max_total_runs: int,
+    codequality: str | None,
     max_runs: int,
     pipelines: tuple[str, ...],
     excludes: tuple[str, ...],
@@ -63,8 +70,14 @@ def plan(
         backfill-sync plan --out plan.json && backfill-sync apply plan.json
         backfill-sync plan --detailed-exitcode             # 0 nothing to do, 2 changes, 1 error
 
+    A plan whose starts and restarts add up to more runs than --max-total-runs is shown, then fails
+    (exit 1, and no --out file): apply would refuse it, so a pull request should not pass with it.
+
     Under GitHub Actions (GITHUB_ACTIONS=true) the Markdown plan is also appended to the job summary
-    ($GITHUB_STEP_SUMMARY), cut to GitHub's 1 MiB per step.
+    ($GITHUB_STEP_SUMMARY), cut to GitHub's 1 MiB per step, and problems with a place in a manifest
+    (invalid manifests, ambiguous matches, foreign ids, unknown pipelines, the run budget) are
+    annotated on their lines. --codequality FILE writes the same problems as a GitLab Code Quality
+    report.
 
     \b
     Markdown starts with a hidden line, for a workflow to find (and update) its PR comment by:
@@ -74,14 +87,15 @@ def plan(
         raise UsageError(
             f"--out {out}: a saved plan is JSON and its name must end in .json (apply relies on it)"
         )
-    manifests = load_selected_manifests(paths, max_runs=max_runs, includes=pipelines, excludes=excludes)
-    with MageClient(connection) as client:
-        the_plan = build_plan(client, manifests, connection, allow_restart=allow_restart)
-    click.echo(_render(the_plan, output_format), nl=False)
-    if out:
-        _save(Path(out), the_plan)
-    append_step_summary(the_plan)
-    _warn_about_run_budget(the_plan)
+    with CiReport(codequality) as report:
+        manifests = load_selected_manifests(paths, max_runs=max_runs, includes=pipelines, excludes=excludes)
+        with MageClient(connection) as client:
+            the_plan = build_plan(client, manifests, connection, allow_restart=allow_restart)
+        click.echo(_render(the_plan, output_format), nl=False)
+        append_step_summary(the_plan)
+        check_plan_budget(the_plan, max_total_runs, report)
+        if out:
+            _save(Path(out), the_plan)
     return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else 0
 
 
@@ -107,11 +121,13 @@ def append_step_summary(the_plan: Plan) -> None:
     )
 
 
-def _warn_about_run_budget(the_plan: Plan) -> None:
-    runs = planned_runs(the_plan)
-    if runs > DEFAULT_MAX_TOTAL_RUNS:
-        click.echo(
-            f"Warning: this plan starts {runs} pipeline runs; apply refuses more than "
-            f"{DEFAULT_MAX_TOTAL_RUNS} unless --max-total-runs is raised.",
-            err=True,
+def check_plan_budget(the_plan: Plan, max_total_runs: int, report: CiReport) -> None:
+    """Fail a plan that apply would refuse, naming each entry that starts runs."""
+    problems = run_budget_problems(the_plan, max_total_runs)
+    if problems:
+        report.add(problems)
+        raise BackfillSyncError(
+            f"the plan starts {planned_runs(the_plan)} pipeline runs, more than --max-total-runs "
+            f"{max_total_runs}, so apply would refuse it; split the change, or raise --max-total-runs "
+            "(for plan and apply) if that many runs are intended"
         )

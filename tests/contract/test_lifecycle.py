@@ -256,8 +256,11 @@ def test_under_github_actions_wait_annotates_failed_dates_and_writes_the_summary
         assert f"::error file={path},line=3::" in waited.err
         assert "dates failed: 2024-06-02" in waited.err
         text = summary.read_text(encoding="utf-8")
-        assert text.startswith("<!-- backfill-sync:status -->\n### backfill-sync wait")
-        assert "| failed |" in text
+        # apply's own result comes first, then the wait's status table.
+        applied, _, waited_part = text.partition("<!-- backfill-sync:status -->\n")
+        assert applied.startswith("### backfill-sync apply\n") and "Apply complete" in applied
+        assert waited_part.startswith("### backfill-sync wait")
+        assert "| failed |" in waited_part
     finally:
         lively_emulator.fail_dates()
         with MageClient(lively_emulator.connection("owner")) as api:
