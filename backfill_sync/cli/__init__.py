@@ -65,6 +65,11 @@ COMMANDS = (
         "Wait until every started backfill of the manifests is finished, then report its dates.",
     ),
     LazyCommand(
+        "show",
+        "show_cmd:show",
+        "Show a plan saved with `plan --out PLAN.json`, as plan showed it; Mage is not contacted.",
+    ),
+    LazyCommand(
         "fmt",
         "fmt_cmd:fmt",
         "Rewrite manifests in one canonical form, keeping every comment.",

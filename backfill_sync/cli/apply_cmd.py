@@ -15,7 +15,7 @@ from backfill_sync.apply import (
     wait_targets,
 )
 from backfill_sync.cli.ci import CiReport, codequality_option
-from backfill_sync.cli.common import build_plan, load_selected_manifests, use_color
+from backfill_sync.cli.common import build_plan, load_selected_manifests, read_saved_plan, use_color
 from backfill_sync.cli.options import (
     format_option,
     mage_connection_options,
@@ -28,7 +28,6 @@ from backfill_sync.cli.wait_cmd import report_wait, timeout_option, wait_documen
 from backfill_sync.client import MageClient
 from backfill_sync.errors import StalePlanError, UsageError
 from backfill_sync.models import ApplyResult, ItemResult, MageConnection, Plan
-from backfill_sync.planfile import load_plan
 from backfill_sync.problems import apply_problems, run_budget_problems
 from backfill_sync.render import public_url, render_apply_json, render_apply_text, render_plan_text
 from backfill_sync.render.apply_markdown import render_apply_markdown
@@ -155,11 +154,7 @@ def _plan_for(
 
 
 def _saved_plan(path: Path, connection: MageConnection, allow_restart: bool) -> Plan:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read saved plan {path}: {exc.strerror}") from None
-    saved = load_plan(text, str(path))
+    saved = read_saved_plan(path)
     if saved.mage_url != public_url(connection.url):
         raise StalePlanError(
             f"{path} was made for Mage at {saved.mage_url}, not {public_url(connection.url)}; "

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO
 
 from backfill_sync.client import MageClient
+from backfill_sync.errors import UsageError
 from backfill_sync.live import read_live_state, read_run_lists
 from backfill_sync.manifests.loader import DEFAULT_MANIFEST_DIR, load_valid_manifests
 from backfill_sync.models import MageConnection, Manifest, Plan, RunCounts
 from backfill_sync.plan import compute_plan, progress_wanted, run_lists_wanted, with_progress
+from backfill_sync.planfile import load_plan
 
 
 def load_selected_manifests(
@@ -47,6 +50,16 @@ def build_plan(
     }
     counts.update(client.run_counts(unknown))
     return with_progress(the_plan, counts)
+
+
+def read_saved_plan(path: Path) -> Plan:
+    """The plan saved in `path` by `plan --out`; UsageError when it cannot be read or is not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read saved plan {path}: {reason}") from None
+    return load_plan(text, str(path))
 
 
 def use_color(stream: IO[str]) -> bool:
