@@ -28,7 +28,6 @@ from tests.ci_commands import (
     github_scripts,
     gitlab_job_variables,
     gitlab_scripts,
-    job_environment,
     load_yaml,
     secrets_referenced,
     strings_in,
@@ -43,10 +42,14 @@ from tests.examples import (
     copy_examples,
     examples_emulator,
 )
+from tests.github_action import ACTION_USES, action_commands, expand
+from tests.test_codequality import check_gitlab_report
 
 GITHUB_WORKFLOW = EXAMPLE_CI / "github-actions.yml"
 GITLAB_PIPELINE = EXAMPLE_CI / "gitlab-ci.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
+COMMENT_SCRIPT = ROOT / "scripts" / "github-action" / "comment.py"
+ACTION_SCRIPTS = sorted((ROOT / "scripts" / "github-action").glob("*.sh"))
 OWN_CONFIG = ROOT / ".pre-commit-config.yaml"
 BIN = Path(sys.executable).parent
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -100,19 +103,16 @@ def test_github_workflow_is_locked_down():
         for step in job["steps"]
         if "uses" in step
     }
-    assert uses <= {
-        "actions/checkout",
-        "actions/setup-python",
-        "actions/upload-artifact",
-        "actions/download-artifact",
-        "actions/github-script",
-    }
+    assert uses == {"actions/checkout", ACTION_USES}, "GitHub's checkout, and backfill-sync's own action"
     apply_job = workflow["jobs"]["apply"]
     assert apply_job["environment"] and "permissions" not in apply_job
     assert workflow["concurrency"]["group"]
     for text in (GITHUB_WORKFLOW.read_text(encoding="utf-8"), GITLAB_PIPELINE.read_text(encoding="utf-8")):
         assert "|| true" not in text, "exit codes must not be swallowed"
-        assert MARKDOWN_MARKER in text, "the comment is found by the plan's marker"
+    for path in (GITLAB_PIPELINE, COMMENT_SCRIPT):
+        assert MARKDOWN_MARKER in path.read_text(encoding="utf-8"), (
+            "the comment is found by the plan's marker"
+        )
 
 
 # -- who holds which credential, and when the writing job runs (read off the files) --------------------
@@ -173,17 +173,15 @@ def test_github_only_the_comment_job_may_write_to_pull_requests():
     assert "github.event_name == 'pull_request'" in workflow["jobs"]["comment"]["if"]
 
 
-def test_github_comment_names_the_commit_and_reports_failures():
+def test_github_comment_job_runs_the_actions_comment_after_validate_and_plan():
     comment = load_yaml(GITHUB_WORKFLOW)["jobs"]["comment"]
-    # It runs after a failed validate or plan too (to say so), but not after a cancelled run.
+    # It runs after a failed validate or plan too (to say so), but not after a cancelled run. A failed
+    # validate skips plan, so needs.plan.result is not success then either.
     assert set(comment["needs"]) == {"validate", "plan"}
     assert "!cancelled()" in comment["if"]
-    (script_step,) = [step for step in comment["steps"] if "actions/github-script" in step.get("uses", "")]
-    script = script_step["with"]["script"]
-    assert "context.payload.pull_request.head.sha" in script
-    assert script_step["env"]["PLAN_RESULT"] == "${{ needs.plan.result }}"
-    assert "failed for the newest commit" in script
-    assert 'c.user?.login === "github-actions[bot]"' in script, "only our own comment is updated"
+    (step,) = comment["steps"]
+    assert step["uses"].split("@")[0] == ACTION_USES
+    assert step["with"] == {"command": "comment", "plan-result": "${{ needs.plan.result }}"}
 
 
 def test_github_allow_restart_is_an_opt_in_of_a_run_by_hand():
@@ -193,10 +191,18 @@ def test_github_allow_restart_is_an_opt_in_of_a_run_by_hand():
     restart = triggers["workflow_dispatch"]["inputs"]["allow_restart"]
     assert restart["type"] == "boolean" and restart["default"] is False
     (plan_step,) = [step for step in workflow["jobs"]["plan"]["steps"] if step.get("id") == "plan"]
-    assert plan_step["env"]["RESTART_FLAG"] == "${{ inputs.allow_restart && '--allow-restart' || '' }}"
-    assert "$RESTART_FLAG" in plan_step["run"]
+    assert "${{ inputs.allow_restart && '--allow-restart' || '' }}" in plan_step["with"]["args"]
     # apply takes restarts from the saved plan, never a flag of its own.
     assert all("--allow-restart" not in c.args for _, _, cs in github_commands_by_job() for c in cs)
+
+
+def test_the_workflows_set_the_run_budget_for_plan_and_apply():
+    github = [c for _, _, cs in github_commands_by_job() for c in cs]
+    gitlab = [c for _, _, cs in gitlab_commands_by_job() for c in cs]
+    for commands in (github, gitlab):
+        budgeted = [c for c in commands if "--max-total-runs" in c.args]
+        assert {c.subcommand for c in budgeted} == {"plan", "apply"}
+        assert all(c.args[c.args.index("--max-total-runs") + 1] == "10000" for c in budgeted)
 
 
 def gitlab_job_text(job: Mapping[str, Any]) -> str:
@@ -263,7 +269,7 @@ SECRET_NAMES = ("MAGE_TOKEN", "MAGE_PASSWORD", "MAGE_PLAN", "MAGE_APPLY", "GITLA
 def test_no_step_prints_a_secret_or_passes_it_as_a_flag(path: Path):
     loaded = load_yaml(path)
     scripts = (
-        list(github_scripts(loaded))
+        [*github_scripts(loaded), *(p.read_text(encoding="utf-8") for p in ACTION_SCRIPTS)]
         if path == GITHUB_WORKFLOW
         else [line for _, job, _ in gitlab_commands_by_job() for line in job["script"]]
     )
@@ -436,47 +442,41 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def github_commands_by_job() -> list[tuple[str, Mapping[str, Any], list[Command]]]:
+    """Per job, the backfill-sync commands its uses of the action run (on an ordinary run)."""
     workflow = load_yaml(GITHUB_WORKFLOW)
+    values = github_values(workflow)
     return [
-        (name, job, extract_commands(github_scripts({"jobs": {name: job}}), SHELL_DEFAULTS))
+        (
+            name,
+            job,
+            [
+                command
+                for step in job["steps"]
+                if step["uses"].split("@")[0] == ACTION_USES
+                for command in action_commands({k: expand(str(v), values) for k, v in step["with"].items()})
+            ],
+        )
         for name, job in workflow["jobs"].items()
     ]
 
 
+def github_values(workflow: Mapping[str, Any], *, allow_restart: bool = False) -> dict[str, str]:
+    """The expressions of the example workflow's `with:`, on an ordinary run (or one allowing restarts)."""
+    return {
+        "env.MAX_TOTAL_RUNS": workflow["env"]["MAX_TOTAL_RUNS"],
+        "inputs.allow_restart && '--allow-restart' || ''": "--allow-restart" if allow_restart else "",
+        "needs.plan.result": "success",
+    }
+
+
 def gitlab_commands_by_job() -> list[tuple[str, Mapping[str, Any], list[Command]]]:
     pipeline = load_yaml(GITLAB_PIPELINE)
+    plain = {name: value for name, value in pipeline["variables"].items() if isinstance(value, str)}
     return [
-        (name, job, extract_commands(gitlab_scripts({name: job}), SHELL_DEFAULTS))
+        (name, job, extract_commands(gitlab_scripts({name: job}), {**plain, **SHELL_DEFAULTS}))
         for name, job in pipeline.items()
         if isinstance(job, Mapping) and "script" in job
     ]
-
-
-def test_github_commands_run_as_a_pull_request_then_its_merge(mage_url, workdir, tmp_path):
-    summary = tmp_path / "step_summary.md"
-    # Plan reads as the Viewer (repository secrets), apply writes as the owner (the `mage` environment's).
-    secrets = {
-        "MAGE_URL": mage_url,
-        "MAGE_PLAN_EMAIL": VIEWER_EMAIL,
-        "MAGE_PLAN_PASSWORD": VIEWER_PASSWORD,
-        "MAGE_EMAIL": OWNER_EMAIL,
-        "MAGE_PASSWORD": OWNER_PASSWORD,
-    }
-    scenario = Scenario(workdir, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
-    # Jobs in file order are validate, plan, apply: a merge runs all three, a pull request the first two.
-    steps = [
-        (command, job_environment(job, secrets))
-        for _, job, commands in github_commands_by_job()
-        for command in commands
-        if command.subcommand != "fmt"  # test_fmt_commands_in_ci_files
-    ]
-    assert [command.subcommand for command, _ in steps] == ["validate", "plan", "apply", "plan"]
-    for command, env in steps:
-        scenario.run(command, env)
-    assert (workdir / "plan.md").read_text(encoding="utf-8").startswith(MARKDOWN_MARKER + "\n")
-    assert summary.read_text(encoding="utf-8").count(MARKDOWN_MARKER) == 2, "both plans reached the summary"
-    # After the merge, the pull request's plan command has nothing left to do.
-    scenario.run(*steps[1])
 
 
 def test_gitlab_commands_run_as_a_merge_request_then_its_merge(mage_url, workdir):
@@ -498,8 +498,26 @@ def test_gitlab_commands_run_as_a_merge_request_then_its_merge(mage_url, workdir
     scenario = Scenario(workdir, {})
     for command, env in steps:
         scenario.run(command, env)
+        if "--codequality" in command.args:
+            report = workdir / command.args[command.args.index("--codequality") + 1]
+            assert check_gitlab_report(report.read_text(encoding="utf-8")) == [], "nothing wrong here"
+            report.unlink()
     assert (workdir / "plan.md").read_text(encoding="utf-8").startswith(MARKDOWN_MARKER + "\n")
     scenario.run(*steps[1])
+
+
+def test_gitlab_publishes_each_jobs_problems_as_a_code_quality_report():
+    pipeline = load_yaml(GITLAB_PIPELINE)
+    for name, job, commands in gitlab_commands_by_job():
+        writes = {c.args[c.args.index("--codequality") + 1] for c in commands if "--codequality" in c.args}
+        if name in ("validate", "plan", "apply"):
+            assert writes == {"gl-code-quality-report.json"}, name
+            # Kept when the job fails, which is when the report has something to show.
+            assert job["artifacts"]["when"] == "always", name
+            assert job["artifacts"]["reports"] == {"codequality": "gl-code-quality-report.json"}, name
+        else:
+            assert not writes, name
+    assert pipeline["plan"]["artifacts"]["paths"] == ["plan.json", "plan.md"]
 
 
 def test_every_ci_command_is_one_the_cli_knows():
@@ -535,10 +553,16 @@ def test_fmt_commands_in_ci_files(workdir, command: Command):
 
 def plan_script(platform: str) -> str:
     if platform == "github":
-        steps = load_yaml(GITHUB_WORKFLOW)["jobs"]["plan"]["steps"]
-        (run,) = [step["run"] for step in steps if step.get("id") == "plan"]
-        return str(run)
+        return f'bash "{ROOT}/scripts/github-action/run.sh"'
     return "\n".join(load_yaml(GITLAB_PIPELINE)["plan"]["script"])
+
+
+def github_plan_inputs(allow_restart: bool) -> dict[str, str]:
+    """The variables action.yml gives run.sh for the example workflow's plan step."""
+    workflow = load_yaml(GITHUB_WORKFLOW)
+    (step,) = [step for step in workflow["jobs"]["plan"]["steps"] if step.get("id") == "plan"]
+    args = expand(step["with"]["args"], github_values(workflow, allow_restart=allow_restart))
+    return {"BFS_COMMAND": "plan", "BFS_PATHS": "backfills/", "BFS_ARGS": args}
 
 
 def run_plan_script(
@@ -577,7 +601,8 @@ def run_plan_script(
 def test_plan_step_passes_on_changes_and_fails_on_errors(
     tmp_path, platform: str, plan_exit: int, job_exit: int, changes: str | None
 ):
-    ran = run_plan_script(tmp_path, platform, plan_exit, {"RESTART_FLAG": ""})
+    env = github_plan_inputs(False) if platform == "github" else {}
+    ran = run_plan_script(tmp_path, platform, plan_exit, env)
     assert ran.returncode == job_exit, ran.stdout + ran.stderr
     if platform == "github":
         output = (tmp_path / "github_output").read_text(encoding="utf-8")
@@ -588,8 +613,8 @@ def test_plan_step_passes_on_changes_and_fails_on_errors(
 @pytest.mark.parametrize(
     ("platform", "env", "restart"),
     [
-        pytest.param("github", {"RESTART_FLAG": ""}, False, id="github-ordinary"),
-        pytest.param("github", {"RESTART_FLAG": "--allow-restart"}, True, id="github-allow-restart"),
+        pytest.param("github", github_plan_inputs(False), False, id="github-ordinary"),
+        pytest.param("github", github_plan_inputs(True), True, id="github-allow-restart"),
         pytest.param("gitlab", {}, False, id="gitlab-ordinary"),
         pytest.param("gitlab", {"ALLOW_RESTART": "false"}, False, id="gitlab-allow-restart-false"),
         pytest.param("gitlab", {"ALLOW_RESTART": "true"}, True, id="gitlab-allow-restart"),
@@ -608,7 +633,8 @@ def test_plan_step_passes_allow_restart_only_when_asked(
 
 @pytest.mark.parametrize("platform", ["github", "gitlab"])
 def test_plan_step_refuses_to_plan_against_localhost_without_mage_url(tmp_path, platform: str):
-    ran = run_plan_script(tmp_path, platform, EXIT_OK, {"MAGE_URL": "", "RESTART_FLAG": ""})
+    env = github_plan_inputs(False) if platform == "github" else {}
+    ran = run_plan_script(tmp_path, platform, EXIT_OK, {**env, "MAGE_URL": ""})
     assert ran.returncode == EXIT_ERROR
     assert "MAGE_URL" in ran.stdout + ran.stderr
     assert not (tmp_path / "args.txt").exists(), "backfill-sync must not have run"
