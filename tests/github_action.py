@@ -25,7 +25,7 @@ from tests.examples import ROOT
 ACTION = ROOT / "action.yml"
 ACTION_USES = "your-org/backfill-sync"  # how the example workflow names the action
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-_CONDITION_WORDS = re.compile(r"inputs\.([\w-]+)|&&|\|\||==|!=|'[^']*'|[()]|\s+")
+_CONDITION_WORDS = re.compile(r"(inputs|steps)((?:\.[\w-]+)+)|&&|\|\||==|!=|'[^']*'|[()]|\s+")
 
 
 def expand(text: str, values: Mapping[str, str]) -> str:
@@ -40,16 +40,19 @@ def expand(text: str, values: Mapping[str, str]) -> str:
     return _EXPRESSION.sub(value, text)
 
 
-def holds(condition: str, inputs: Mapping[str, str]) -> bool:
-    """An `if:` of action.yml: inputs compared with string literals, joined by &&, || and parentheses."""
+def holds(condition: str, inputs: Mapping[str, str], steps: Mapping[str, str] | None = None) -> bool:
+    """An `if:`: inputs (by name) or step outputs (`steps.ID.outputs.NAME`) compared with string literals,
+    joined by &&, || and parentheses. A step output never set is "", as on GitHub."""
     python = []
     position = 0
     for match in _CONDITION_WORDS.finditer(condition):
         assert match.start() == position, f"cannot read {condition!r} at {condition[position:]!r}"
         position = match.end()
         word = match.group(0)
-        if match.group(1):
-            python.append(repr(inputs[match.group(1)]))
+        if match.group(1) == "inputs":
+            python.append(repr(inputs[match.group(2).removeprefix(".")]))
+        elif match.group(1) == "steps":
+            python.append(repr((steps or {}).get(word, "")))
         else:
             python.append({"&&": " and ", "||": " or "}.get(word, word))
     assert position == len(condition), f"cannot read {condition!r}"
@@ -159,15 +162,30 @@ class Runner:
 
 
 def run_job(runner: Runner, job: Mapping[str, Any], values: Mapping[str, str]) -> int:
-    """A workflow job's steps: checkout is the work folder, each use of the action runs action.yml."""
+    """A workflow job's steps: checkout is the work folder, each use of the action runs action.yml, and
+    `run:` steps run in bash; the exit code of the first failing step, else 0."""
     for step in job["steps"]:
+        if "if" in step and not holds(step["if"], {}, runner.outputs):
+            continue
+        if "run" in step:
+            ran = subprocess.run(
+                ["bash", "-e", "-o", "pipefail", "-c", expand(step["run"], values)],
+                cwd=runner.workdir,
+                env=runner.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            runner.logs.append(ran)
+            if ran.returncode != 0:
+                return ran.returncode
+            continue
         uses = step["uses"].split("@")[0]
         if uses == "actions/checkout":
             continue
-        assert uses == ACTION_USES, f"the example workflow uses only checkout and the action, not {uses}"
-        code, outputs = runner.run_action(
-            {name: expand(str(v), values) for name, v in step.get("with", {}).items()}
-        )
+        assert uses == ACTION_USES, f"the example workflows use only checkout and the action, not {uses}"
+        given = {name: expand(str(v), values) for name, v in step.get("with", {}).items()}
+        code, outputs = runner.run_action(given)
         for name, value in outputs.items():
             runner.outputs[f"steps.{step.get('id', '')}.outputs.{name}"] = value
         if code != 0:
