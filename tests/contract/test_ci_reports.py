@@ -163,3 +163,19 @@ def test_a_plan_at_the_run_budget_passes(cli, ws: Workspace):
     planned = cli("plan", "--detailed-exitcode", "--max-total-runs", "10", str(ws.folder))
     assert planned.code == EXIT_CHANGES, planned.err
     assert "::" not in planned.err
+
+
+def test_an_error_about_no_manifest_line_is_annotated_on_the_run(cli, ws: Workspace, actions):
+    ws.write(ws.entry("unasked"))
+    refused = cli("apply", str(ws.folder))
+    assert refused.code == EXIT_ERROR
+    (only,) = annotations_in(refused.err)
+    assert only.startswith("::error title=backfill-sync::no terminal to confirm on: pass --auto-approve")
+
+
+def test_no_annotations_outside_github_actions(cli, ws: Workspace, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    ws.write(ws.entry("big", extra="state: started"))
+    planned = cli("plan", "--max-total-runs", "1", str(ws.folder))
+    assert planned.code == EXIT_ERROR
+    assert annotations_in(planned.err) == []
