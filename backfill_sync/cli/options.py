@@ -101,8 +101,9 @@ max_total_runs_option = click.option(
     type=click.IntRange(min=0),
     default=DEFAULT_MAX_TOTAL_RUNS,
     show_default=True,
-    help="Fail (exit 1, nothing applied) when starts and restarts add up to more pipeline runs than "
-    "this. plan and apply share it, so a pull request's plan fails exactly when its apply would.",
+    help="Fail (exit 1, nothing applied) when the pipeline runs the plan sets off (starts, restarts, "
+    "retries, new dates) add up to more than this. plan and apply share it, so a pull request's plan "
+    "fails exactly when its apply would.",
 )
 
 pipeline_filter_options = _compose(

@@ -70,8 +70,9 @@ def plan(
         backfill-sync plan --out plan.json && backfill-sync apply plan.json
         backfill-sync plan --detailed-exitcode             # 0 nothing to do, 2 changes, 1 error
 
-    A plan whose starts and restarts add up to more runs than --max-total-runs is shown, then fails
-    (exit 1, and no --out file): apply would refuse it, so a pull request should not pass with it.
+    A plan whose new runs (starts, restarts, retries, new dates) add up to more than --max-total-runs
+    is shown, then fails (exit 1, and no --out file): apply would refuse it, so a pull request should
+    not pass with it.
 
     Under GitHub Actions (GITHUB_ACTIONS=true) the Markdown plan is also appended to the job summary
     ($GITHUB_STEP_SUMMARY), cut to GitHub's 1 MiB per step, and problems with a place in a manifest
