@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from backfill_sync.safe_text import json_safe, printable, printable_lines
+
 if TYPE_CHECKING:  # models is slow to import, and --help and --version never report a violation
     from backfill_sync.models import Violation
 
@@ -27,14 +29,14 @@ def violations_json(violations: Sequence[Violation]) -> str:
         {"file": v.file, "line": v.line, "col": v.col, "path": v.path, "message": v.message}
         for v in violations
     ]
-    return json.dumps(rows, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(rows, indent=2, ensure_ascii=False))
 
 
 def github_annotation(violation: Violation) -> str:
     """`::error file=…,line=…,col=…::message`, escaped as GitHub's workflow commands require."""
     properties = f"file={_escape_property(violation.file)},line={violation.line},col={violation.col}"
     where = f"{violation.path}: " if violation.path else ""
-    return f"::error {properties}::{_escape_data(where + violation.message)}"
+    return f"::error {properties}::{_escape_data(printable_lines(where + violation.message))}"
 
 
 def _escape_data(text: str) -> str:
@@ -42,7 +44,7 @@ def _escape_data(text: str) -> str:
 
 
 def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    return _escape_data(printable(text)).replace(":", "%3A").replace(",", "%2C")
 
 
 def echo_annotations(violations: Sequence[Violation], *, err: bool = False) -> None:
@@ -57,7 +59,7 @@ def annotate(level: str, file: str | None, line: int | None, message: str) -> st
     where = ""
     if file is not None:
         where = f" file={_escape_property(file)}" + (f",line={line}" if line is not None else "")
-    return f"::{level}{where}::{_escape_data(message)}"
+    return f"::{level}{where}::{_escape_data(printable_lines(message))}"
 
 
 def append_step_summary(build: Callable[[int], str], what: str) -> None:
