@@ -1,4 +1,4 @@
-"""Text from outside (Mage's answers, manifests) made safe to print: control characters escaped.
+"""Text from outside (Mage's answers, the command line) made safe to print: escaped, credentials masked.
 
 A backfill name, a pipeline uuid or an error message from Mage may hold ANSI escapes that repaint a
 terminal, a newline followed by `::error ...` that GitHub Actions would run as a workflow command, or
@@ -16,6 +16,7 @@ import unicodedata
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _KEPT_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})  # ZWNJ, ZWJ
 _LINE_BREAK = re.compile(r"(\r\n|\n)")
+_SECRET_MASK = "***"
 
 
 def needs_escape(char: str) -> bool:
@@ -48,6 +49,18 @@ def json_safe(document: str) -> str:
     # C0 characters are left alone: inside strings json.dumps has escaped them already, and outside
     # them they are the document's own line breaks and indentation.
     return "".join(_json_escape(char) if char >= "\x7f" and needs_escape(char) else char for char in document)
+
+
+def masked_url(url: str) -> str:
+    """A URL as it may be quoted back: everything before its last `@` (user, password) replaced by ***.
+
+    Cruder than a URL parser on purpose: `ftp://user:p/w@host` hides a password that no parser would
+    call one, and masking too much in an error message costs nothing.
+    """
+    scheme, separator, rest = url.rpartition("://") if "://" in url else ("", "", url)
+    if "@" not in rest:
+        return url
+    return f"{scheme}{separator}{_SECRET_MASK}@{rest.rpartition('@')[2]}"
 
 
 def _escape(char: str) -> str:

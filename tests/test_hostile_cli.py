@@ -138,3 +138,13 @@ def test_an_error_quoting_mage_is_printed_escaped(server, cli, folder: Path):
     assert ran.code == 1
     assert_safe_to_print(ran)
     assert "boom\\x1b[2J" in ran.err
+
+
+# -- 5. no credential in any output -------------------------------------------------------------------
+
+
+def test_a_url_with_a_password_is_never_quoted_back(cli, folder: Path):
+    ran = cli("plan", "--url", "ftp://alice:hunter2-0474@mage.example.com", str(folder))
+    assert ran.code == 1
+    assert "hunter2-0474" not in ran.everything
+    assert "ftp://***@mage.example.com" in ran.err
