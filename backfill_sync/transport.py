@@ -7,11 +7,13 @@ so that its caller can read back what happened.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -19,14 +21,16 @@ from typing import Any, TypeVar
 
 import httpx
 
-from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageError
+from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageError, MalformedAnswer
 from backfill_sync.models import JsonObject, MageConnection
-from backfill_sync.wire import error_from_body, raw_token
+from backfill_sync.wire import WireError, describe_value, error_from_body, listing_count, raw_token
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
 DEFAULT_MAX_CONNECTIONS = 4
 RETRY_AFTER_CAP = 30.0
+# Deeper JSON than this is no answer of Mage's (and Python's own parsers recurse on it).
+MAX_JSON_DEPTH = 100
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -99,25 +103,30 @@ class MageSession:
             return list(pool.map(func, items))
 
     def list_all(
-        self, path: str, key: str, params: dict[str, Any], page_size: int
-    ) -> tuple[list[JsonObject], set[Any]]:
-        """Every item of a paged Mage listing (`_limit`/`_offset`, `metadata.next`), and every
-        `metadata.count` the pages gave: when rows move between pages, those counts disagree with the
-        number of items, and the caller lists again."""
+        self,
+        path: str,
+        key: str,
+        params: dict[str, Any],
+        page_size: int,
+        read: Callable[[Any], T],
+    ) -> tuple[list[T], set[int]]:
+        """Every item of a paged Mage listing (`_limit`/`_offset`, `metadata.next`), each passed through
+        `read`, and every `metadata.count` the pages gave: when rows move between pages, those counts
+        disagree with the number of items, and the caller lists again."""
         if page_size < 1:
             raise ValueError("page_size must be >= 1: Mage pages `_limit` <= 0 forever")
-        items: list[JsonObject] = []
-        totals: set[Any] = set()
+        items: list[T] = []
+        totals: set[int] = set()
         offset = 0
         while True:
             page = self.call("GET", path, params={**params, "_limit": page_size, "_offset": offset})
-            found = [item for item in page.get(key) or [] if isinstance(item, dict)]
-            metadata = page.get("metadata") or {}
-            items += found
-            totals.add(metadata.get("count"))
-            if not metadata.get("next") or not found:
+            with self.reading("GET", path):
+                rows, count, more = _page_of(page, key)
+                totals.add(count)
+                items += _read_rows(rows, key, offset, read)
+            if not more or not rows:
                 return items, totals
-            offset += len(found)
+            offset += len(rows)
 
     def call(
         self,
@@ -158,6 +167,29 @@ class MageSession:
             return self._decode(method, path, response)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        read: Callable[[JsonObject], T],
+        *,
+        params: dict[str, Any] | None = None,
+        body: JsonObject | None = None,
+        repeatable: bool = True,
+    ) -> T:
+        """`call`, then the answer read by `read` (a wire.py reader); a malformed one names the request."""
+        answer = self.call(method, path, params=params, body=body, repeatable=repeatable)
+        with self.reading(method, path):
+            return read(answer)
+
+    @contextmanager
+    def reading(self, method: str, path: str) -> Iterator[None]:
+        """Turns what wire.py finds wrong in an answer into a MalformedAnswer naming the request."""
+        try:
+            yield
+        except WireError as exc:
+            raise self._malformed(method, path, str(exc)) from None
+
     # -- answers -------------------------------------------------------------------------------------
 
     def _note_clock(self, response: httpx.Response) -> None:
@@ -172,19 +204,35 @@ class MageSession:
             self._server_time = stamp
 
     def _decode(self, method: str, path: str, response: httpx.Response) -> JsonObject:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self._parse_json(method, path, response.content)
         error = error_from_body(method, path, body)
         if error is not None:
             raise self._classify(error)
         if response.status_code >= 400 or not isinstance(body, dict):
-            detail = f"HTTP {response.status_code} with {'no JSON body' if body is None else 'an odd body'}"
+            kind = "no JSON body" if body is None else describe_value(body)
+            detail = f"HTTP {response.status_code} with {kind}"
             raise ApiError(
                 method=method, path=path, code=response.status_code, error_type=None, detail=detail
             )
         return body
+
+    def _parse_json(self, method: str, path: str, data: bytes) -> Any:
+        """The JSON of a body; None when it is not JSON at all (an HTML error page, say)."""
+        try:
+            parsed = json.loads(data)
+        except RecursionError:
+            raise self._malformed(method, path, "its JSON is nested too deeply") from None
+        except ValueError:
+            return None
+        if _too_deep(parsed):
+            raise self._malformed(method, path, f"its JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+        return parsed
+
+    def _malformed(self, method: str, path: str, what: str) -> MalformedAnswer:
+        return MalformedAnswer(
+            f"Mage at {self.connection.url} answered {method} {path} with an answer backfill-sync cannot "
+            f"read: {self.scrub(what)} (is MAGE_URL a Mage server?)"
+        )
 
     def _classify(self, error: ApiError) -> MageError:
         detail = self.scrub(error.detail)
@@ -248,10 +296,41 @@ class MageSession:
                 f"no Mage login at {self.connection.url}/api/sessions (error {exc.code}: {exc.detail}); "
                 "is --url the address of the Mage server itself?"
             ) from None
-        token = (answer.get("session") or {}).get("token")
+        session = answer.get("session")
+        token = session.get("token") if isinstance(session, dict) else None
         if not isinstance(token, str) or not token:
-            raise AuthError("Mage's login answer carried no token")
+            raise self._malformed("POST", "/api/sessions", "the login answer carries no session token")
         return raw_token(token)
+
+
+def _page_of(page: JsonObject, key: str) -> tuple[list[Any], int, bool]:
+    """The rows of one listing page, its `metadata.count` and `metadata.next`; WireError if malformed."""
+    rows = page.get(key)
+    if not isinstance(rows, list):
+        raise WireError(f"{key} is {describe_value(rows)}, not a list")
+    return rows, listing_count(page), bool(page["metadata"].get("next"))
+
+
+def _read_rows(rows: list[Any], key: str, offset: int, read: Callable[[Any], T]) -> list[T]:
+    found: list[T] = []
+    for index, row in enumerate(rows):
+        try:
+            found.append(read(row))
+        except WireError as exc:
+            raise WireError(f"{key}[{offset + index}]: {exc}") from None
+    return found
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether JSON nests deeper than MAX_JSON_DEPTH, found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -148,3 +148,15 @@ def test_a_url_with_a_password_is_never_quoted_back(cli, folder: Path):
     assert ran.code == 1
     assert "hunter2-0474" not in ran.everything
     assert "ftp://***@mage.example.com" in ran.err
+
+
+# -- 6. a malformed answer is an error, not a traceback -----------------------------------------------
+
+
+def test_a_malformed_listing_ends_the_command_with_one_clear_error(server, cli, folder: Path):
+    server.on("GET", LIST, lambda exchange: exchange.json({"backfills": [None], "metadata": {"count": 1}}))
+    ran = cli("plan", str(folder))
+    assert ran.code == 1
+    assert ran.err.startswith(f"Error: Mage at {server.url} answered GET /api/backfills with an answer")
+    assert "backfills[0]: a row is missing or null, not an object" in ran.err
+    assert "Traceback" not in ran.err
