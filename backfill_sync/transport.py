@@ -139,6 +139,18 @@ class MageSession:
     ) -> JsonObject:
         """One request with retries; `repeatable=False` raises Unanswered instead of re-sending."""
         headers = self.auth_headers()
+        return self._call(method, path, params=params, body=body, headers=headers, repeatable=repeatable)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        body: JsonObject | None,
+        headers: dict[str, str],
+        repeatable: bool,
+    ) -> JsonObject:
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
@@ -278,29 +290,34 @@ class MageSession:
         return self._token
 
     def _log_in(self) -> str:
+        """A login creates a session and nothing else: repeating it is harmless, so it is retried."""
         email, password = self.connection.email, self.connection.password
         if not email or not password:
             raise AuthError("a login needs both --email and --password (or pass --token)")
         body = {"api_key": self.connection.api_key, "session": {"email": email, "password": password}}
         headers = {"X-API-KEY": self.connection.api_key}
         try:
-            response = self._http.post("/api/sessions", json=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
-        try:
-            answer = self._decode("POST", "/api/sessions", response)
+            answer = self._call(
+                "POST", "/api/sessions", params=None, body=body, headers=headers, repeatable=True
+            )
         except ApiError as exc:
-            if exc.error_type == "record_not_found":  # Mage's answer to an unknown user or a bad password
-                raise AuthError(f"Mage refused the login of {email}: wrong email or password") from None
-            raise MageError(
-                f"no Mage login at {self.connection.url}/api/sessions (error {exc.code}: {exc.detail}); "
-                "is --url the address of the Mage server itself?"
-            ) from None
+            raise self._login_refused(exc) from None
         session = answer.get("session")
         token = session.get("token") if isinstance(session, dict) else None
         if not isinstance(token, str) or not token:
             raise self._malformed("POST", "/api/sessions", "the login answer carries no session token")
         return raw_token(token)
+
+    def _login_refused(self, exc: ApiError) -> MageError:
+        if exc.error_type == "record_not_found":  # Mage's answer to an unknown user or a bad password
+            return AuthError(f"Mage refused the login of {self.connection.email}: wrong email or password")
+        if exc.error_type is None and exc.code < 500 and exc.code != 429:
+            # No Mage error body, just an HTTP status or a page: something else answers at this URL.
+            return MageError(
+                f"no Mage login at {self.connection.url}/api/sessions (error {exc.code}: {exc.detail}); "
+                "is --url the address of the Mage server itself?"
+            )
+        return MageError(f"Mage at {self.connection.url} failed the login: {exc}")
 
 
 def _page_of(page: JsonObject, key: str) -> tuple[list[Any], int, bool]:

@@ -1,4 +1,5 @@
-"""MageSession against servers that misbehave: a malformed answer is one error naming the request.
+"""MageSession against servers that misbehave: a malformed answer is one error naming the request, and
+a login survives a blip.
 
 The server is tests/hostile_server.py on loopback.
 """
@@ -11,10 +12,10 @@ from typing import Any
 import pytest
 
 from backfill_sync.client import Backoff, MageClient
-from backfill_sync.errors import MalformedAnswer
+from backfill_sync.errors import MageError, MalformedAnswer
 from backfill_sync.models import MageConnection
 from backfill_sync.transport import MAX_JSON_DEPTH
-from tests.hostile_server import PIPELINE, HostileServer, listing, mage_row
+from tests.hostile_server import PIPELINE, RAW_TOKEN, Exchange, HostileServer, listing, mage_row
 
 TOKEN = "hostile-user-token-0462"
 API_KEY = "hostile-api-key-0463"
@@ -155,3 +156,38 @@ def test_other_malformed_answers_name_their_request(server: HostileServer, path,
     with client_of(server) as api, pytest.raises(MalformedAnswer) as caught:
         call(api)
     assert expected in str(caught.value)
+
+
+# -- 9. a login survives a blip ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "blip",
+    [
+        pytest.param(lambda exchange: exchange.raw(b"busy", status=503), id="503"),
+        pytest.param(lambda exchange: exchange.raw(b"", status=429, headers={"Retry-After": "1"}), id="429"),
+        pytest.param(lambda exchange: exchange.drop(), id="dropped-connection"),
+    ],
+)
+def test_a_login_is_retried_like_any_safe_request(server: HostileServer, blip):
+    def once(exchange: Exchange) -> None:
+        if server.count("POST", r"^/api/sessions$") == 1:
+            blip(exchange)
+        else:
+            server._like_mage(exchange)
+
+    server.on("POST", r"^/api/sessions$", once)
+    with client_of(server, login=True) as api:
+        assert api.list_backfills(PIPELINE) == []
+    assert server.count("POST", r"^/api/sessions$") == 2
+    listed = [seen for seen in server.seen if seen.path == "/api/backfills"]
+    assert listed[0].headers["authorization"] == f"Bearer {RAW_TOKEN}"
+
+
+def test_a_login_mage_keeps_failing_is_not_blamed_on_the_url(server: HostileServer):
+    server.on("POST", r"^/api/sessions$", lambda exchange: exchange.raw(b"busy", status=503))
+    with client_of(server, login=True) as api, pytest.raises(MageError) as caught:
+        api.list_backfills(PIPELINE)
+    assert "failed the login" in str(caught.value)
+    assert "is --url the address" not in str(caught.value)
+    assert server.count("POST", r"^/api/sessions$") == 4
