@@ -24,7 +24,6 @@ from backfill_sync.run_client import CONFIRM_SECONDS, RunClient, confirm_attempt
 from backfill_sync.transport import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
     RETRY_AFTER_CAP,
     Backoff,
     MageSession,
@@ -53,7 +52,7 @@ class MageClient:
         self,
         connection: MageConnection,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retries: int = DEFAULT_RETRIES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         backoff: Backoff | None = None,

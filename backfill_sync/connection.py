@@ -10,12 +10,18 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from backfill_sync.errors import UsageError
-from backfill_sync.models import MageConnection
+from backfill_sync.models import DEFAULT_REQUEST_TIMEOUT, MageConnection
 from backfill_sync.safe_text import masked_url
 
 
 def build_connection(
-    url: str, api_key: str, token: str | None, email: str | None, password: str | None
+    url: str,
+    api_key: str,
+    token: str | None,
+    email: str | None,
+    password: str | None,
+    *,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
 ) -> MageConnection:
     return MageConnection(
         url=check_url(url),
@@ -23,6 +29,7 @@ def build_connection(
         token=_header_value("--token / MAGE_TOKEN", token),
         email=_trimmed(email),
         password=password or None,
+        request_timeout=request_timeout,
     )
 
 

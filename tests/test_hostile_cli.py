@@ -1,5 +1,6 @@
 """The commands against a hostile Mage (tests/hostile_server.py), end to end: what reaches stdout and
-stderr is escaped, whatever names, statuses and errors Mage sends."""
+stderr is escaped, whatever names, statuses and errors Mage sends; malformed answers are clear errors;
+--request-timeout / MAGE_REQUEST_TIMEOUT bound what a silent server can cost."""
 
 from __future__ import annotations
 
@@ -160,3 +161,32 @@ def test_a_malformed_listing_ends_the_command_with_one_clear_error(server, cli, 
     assert ran.err.startswith(f"Error: Mage at {server.url} answered GET /api/backfills with an answer")
     assert "backfills[0]: a row is missing or null, not an object" in ran.err
     assert "Traceback" not in ran.err
+
+
+# -- 2. timeouts ------------------------------------
+
+
+@pytest.mark.parametrize("how", ["option", "variable"])
+def test_the_request_timeout_bounds_a_silent_server(
+    server, cli, folder: Path, monkeypatch: pytest.MonkeyPatch, how: str
+):
+    server.on("GET", r"^/api/pipelines/", lambda exchange: exchange.hang())
+    args = ["plan", str(folder)]
+    if how == "option":
+        args[1:1] = ["--request-timeout", "0.3"]
+    else:
+        monkeypatch.setenv("MAGE_REQUEST_TIMEOUT", "0.3")
+    ran = cli(*args)
+    assert ran.code == 1
+    assert ran.err.startswith(
+        "Error: check MAGE_URL (--url), or give Mage more time with MAGE_REQUEST_TIMEOUT "
+        "(--request-timeout, now 0.3 s)"
+    )
+    assert 1 <= server.count("GET", r"^/api/pipelines/") <= 4
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_request_timeout_must_be_a_positive_number(cli, folder: Path, value: str):
+    ran = cli("plan", "--request-timeout", value, str(folder))
+    assert ran.code == 1
+    assert "--request-timeout" in ran.err

@@ -1,21 +1,27 @@
-"""MageSession against servers that misbehave: a malformed answer is one error naming the request, and
-a login survives a blip.
+"""MageSession against servers that misbehave: each answer bounded in time and size, listings bounded by
+their own count, malformed answers named, logins retried.
+
+Timeouts are small ones passed in, and what is asserted is what happened (errors, request counts,
+bytes sent), never how long it took.
 
 The server is tests/hostile_server.py on loopback.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from backfill_sync.client import Backoff, MageClient
-from backfill_sync.errors import MageError, MalformedAnswer
+from backfill_sync.errors import ConnectionFailed, MageError, MalformedAnswer
 from backfill_sync.models import MageConnection
-from backfill_sync.transport import MAX_JSON_DEPTH
-from tests.hostile_server import PIPELINE, RAW_TOKEN, Exchange, HostileServer, listing, mage_row
+from backfill_sync.transport import MAX_JSON_DEPTH, MAX_LISTING_ROWS
+from tests.hostile_server import PIPELINE, RAW_TOKEN, Exchange, HostileServer, listing, mage_row, repeat
 
 TOKEN = "hostile-user-token-0462"
 API_KEY = "hostile-api-key-0463"
@@ -41,6 +47,158 @@ def client_of(server: HostileServer, *, timeout: float = 5.0, login: bool = Fals
     else:
         connection = MageConnection(url=server.url, api_key=API_KEY, token=TOKEN)
     return MageClient(connection, timeout=timeout, backoff=Backoff(sleep=no_sleep), **kw)
+
+
+# -- 2. nothing hangs ----------------------------------------------------------------------------------
+
+
+def test_a_body_that_trickles_is_given_up_at_the_request_timeout(server: HostileServer):
+    sent: list[int] = []
+    total = 400
+
+    def trickle(exchange: Exchange) -> None:
+        exchange.stream(repeat(b" ", total), headers={"Content-Length": str(total)}, pause=0.05)
+        sent.append(exchange.sent[0])
+
+    server.on("GET", LIST, trickle)
+    with client_of(server, timeout=0.3) as api, pytest.raises(ConnectionFailed) as caught:
+        api.list_backfills(PIPELINE)
+    message = str(caught.value)
+    assert message.startswith("check MAGE_URL (--url), or give Mage more time with MAGE_REQUEST_TIMEOUT")
+    assert "now 0.3 s" in message
+    assert "still coming after 0.3 s" in message  # why the last try failed
+    assert 1 <= server.count("GET", LIST) <= 4
+    server.wait_idle()
+    assert sent
+    assert all(count < total for count in sent)  # each attempt stopped reading long before the end
+
+
+def test_a_listing_whose_next_never_ends_is_refused_after_the_pages_its_count_allows(server: HostileServer):
+    ids = itertools.count(1)
+
+    def endless(exchange: Exchange) -> None:
+        rows = [mage_row(next(ids), "n") for _ in range(2)]
+        exchange.json(listing("backfills", rows, count=5, more=server.count("GET", LIST) < 50))
+
+    server.on("GET", LIST, endless)
+    with client_of(server, page_size=2) as api, pytest.raises(MalformedAnswer) as caught:
+        api.list_backfills(PIPELINE)
+    assert "did not end after 5 pages of 2 rows" in str(caught.value)
+    assert "GET /api/backfills" in str(caught.value)
+    assert server.count("GET", LIST) == 5  # ceil(5 / 2) + 2 spare pages
+
+
+def test_the_same_page_forever_is_refused(server: HostileServer):
+    def same(exchange: Exchange) -> None:
+        rows = [mage_row(1, "a"), mage_row(2, "b")]
+        exchange.json(listing("backfills", rows, count=2, more=server.count("GET", LIST) < 50))
+
+    server.on("GET", LIST, same)
+    with client_of(server, page_size=2) as api, pytest.raises(MalformedAnswer, match="did not end after 3"):
+        api.list_backfills(PIPELINE)
+    assert server.count("GET", LIST) == 3
+
+
+def test_a_pipelines_listing_that_never_ends_is_refused(server: HostileServer):
+    def endless(exchange: Exchange) -> None:
+        offset = int(exchange.first("_offset", "0") or 0)
+        more = server.count("GET", r"^/api/pipelines$") < 50
+        exchange.json(listing("pipelines", [{"uuid": f"p{offset}"}], count=1, more=more))
+
+    server.on("GET", r"^/api/pipelines$", endless)
+    with client_of(server) as api, pytest.raises(MalformedAnswer, match="GET /api/pipelines"):
+        api.list_pipeline_uuids()
+    assert server.count("GET", r"^/api/pipelines$") == 3
+
+
+def test_after_three_request_timeouts_without_an_answer_nothing_more_is_sent(server: HostileServer):
+    server.on("GET", r"^/api/backfills/\d+$", lambda exchange: exchange.hang())
+    with client_of(server, timeout=0.3) as api, pytest.raises(ConnectionFailed):
+        api.poll_backfills(list(range(1, 9)))
+    # Without the cut-off: 8 backfills x 4 attempts. With it, each of the 4 threads stops once Mage has
+    # been silent for 3 timeouts, and the backfills not yet read are never asked for.
+    assert server.count("GET", r"^/api/backfills/\d+$") <= 16
+
+
+# -- 3. bounded memory ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "declared", [pytest.param(True, id="with-length"), pytest.param(False, id="chunked")]
+)
+def test_a_200_mb_body_is_refused_without_being_read(server: HostileServer, declared: bool):
+    total = 200 * 1024 * 1024
+    sent: list[int] = []
+
+    def huge(exchange: Exchange) -> None:
+        headers = {"Content-Length": str(total)} if declared else {}
+        exchange.stream(repeat(b" " * 65536, total), headers=headers)
+        sent.append(exchange.sent[0])
+
+    server.on("GET", LIST, huge)
+    with client_of(server) as api, pytest.raises(MalformedAnswer) as caught:
+        api.list_backfills(PIPELINE)
+    assert "64 MiB backfill-sync reads" in str(caught.value)
+    assert server.count("GET", LIST) == 1  # not retried: it would be as large again
+    server.wait_idle()
+    assert sent and sent[0] < total
+
+
+def test_700_000_rows_in_one_answer_are_refused_under_the_size_cap(server: HostileServer):
+    rows = 700_000
+    row = json.dumps(mage_row(1, "reload-eu-2024-q1", variables={"region": "eu"})).encode()
+    sent: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"backfills": ['
+        page = b",".join([row] * 1000) + b","
+        for _ in range(rows // 1000):
+            yield page
+        yield b'{}], "metadata": {"count": 700001, "next": false}}'
+
+    def big(exchange: Exchange) -> None:
+        exchange.stream(chunks())
+        sent.append(exchange.sent[0])
+
+    server.on("GET", LIST, big)
+    with client_of(server) as api, pytest.raises(MalformedAnswer, match="larger than the 64 MiB"):
+        api.list_backfills(PIPELINE)
+    server.wait_idle()
+    assert sent and sent[0] < rows * len(row)
+
+
+def test_a_listing_that_says_it_holds_700_000_rows_is_refused_at_its_first_page(server: HostileServer):
+    def claims(exchange: Exchange) -> None:
+        exchange.json(listing("backfills", [mage_row(1, "a")], count=700_000, more=True))
+
+    server.on("GET", LIST, claims)
+    with client_of(server) as api, pytest.raises(MalformedAnswer) as caught:
+        api.list_backfills(PIPELINE)
+    assert f"reads at most {MAX_LISTING_ROWS}" in str(caught.value)
+    assert server.count("GET", LIST) == 1
+
+
+def test_a_gzip_bomb_is_refused_once_its_inflated_size_passes_the_cap(server: HostileServer):
+    inflated = 1024 * 1024 * 1024
+    sent: list[int] = []
+
+    def bomb() -> Iterator[bytes]:
+        # 1 GiB of JSON-ish text, compressed on the fly: about 1 MB on the wire in all.
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        yield packer.compress(b'{"backfills": "')
+        for chunk in repeat(b"a" * (1024 * 1024), inflated):
+            yield packer.compress(chunk)
+        yield packer.flush()
+
+    def answer(exchange: Exchange) -> None:
+        exchange.stream(bomb(), headers={"Content-Encoding": "gzip"})
+        sent.append(exchange.sent[0])
+
+    server.on("GET", LIST, answer)
+    with client_of(server) as api, pytest.raises(MalformedAnswer, match="larger than the 64 MiB"):
+        api.list_backfills(PIPELINE)
+    server.wait_idle()
+    assert sent and sent[0] < inflated // 1000  # gave up on it long before its end
 
 
 # -- 6. malformed answers are errors naming the request ------------------------------------------------
