@@ -1,4 +1,4 @@
-"""Text from outside (Mage's answers, the command line) made safe to print: escaped, credentials masked.
+"""Text from outside (Mage's answers, the command line) made safe to print: escaped and scrubbed.
 
 A backfill name, a pipeline uuid or an error message from Mage may hold ANSI escapes that repaint a
 terminal, a newline followed by `::error ...` that GitHub Actions would run as a workflow command, or
@@ -9,14 +9,20 @@ any script stay readable. ZWJ and ZWNJ are kept: Persian, Indic scripts and emoj
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 # Control (C0, DEL, C1), invisible format, lone surrogate, line and paragraph separator characters.
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _KEPT_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})  # ZWNJ, ZWJ
 _LINE_BREAK = re.compile(r"(\r\n|\n)")
 _SECRET_MASK = "***"
+# Shorter secrets are not looked for: replacing every "pw" in a message would garble it and hide little.
+_MIN_SECRET_LENGTH = 4
+_MAX_DETAIL = 500  # characters of one server-supplied detail that an error message quotes
 
 
 def needs_escape(char: str) -> bool:
@@ -51,6 +57,10 @@ def json_safe(document: str) -> str:
     return "".join(_json_escape(char) if char >= "\x7f" and needs_escape(char) else char for char in document)
 
 
+def shorten(text: str, limit: int = _MAX_DETAIL) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def masked_url(url: str) -> str:
     """A URL as it may be quoted back: everything before its last `@` (user, password) replaced by ***.
 
@@ -61,6 +71,36 @@ def masked_url(url: str) -> str:
     if "@" not in rest:
         return url
     return f"{scheme}{separator}{_SECRET_MASK}@{rest.rpartition('@')[2]}"
+
+
+class Secrets:
+    """The credentials of one session, found and masked in any text in the forms a server might echo
+    them: as sent, JSON-escaped and percent-encoded."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._forms: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret) < _MIN_SECRET_LENGTH:
+            return
+        self._forms.update(
+            form
+            for form in (secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret))
+            if len(form) >= _MIN_SECRET_LENGTH
+        )
+
+    def scrub(self, text: str) -> str:
+        # Longest first, so that a form containing another is masked whole.
+        for form in sorted(self._forms, key=len, reverse=True):
+            if form in text:
+                text = text.replace(form, _SECRET_MASK)
+        return text
+
+    def clean(self, text: str) -> str:
+        """Server-supplied text for an error message: scrubbed, escaped, and cut to a readable length."""
+        return shorten(printable(self.scrub(text)))
 
 
 def _escape(char: str) -> str:

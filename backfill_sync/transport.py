@@ -31,6 +31,7 @@ import httpx
 
 from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageError, MalformedAnswer
 from backfill_sync.models import DEFAULT_REQUEST_TIMEOUT, JsonObject, MageConnection
+from backfill_sync.safe_text import Secrets
 from backfill_sync.wire import WireError, describe_value, error_from_body, listing_count, raw_token
 
 DEFAULT_TIMEOUT = DEFAULT_REQUEST_TIMEOUT
@@ -124,6 +125,7 @@ class MageSession:
         self._max_bytes = max_answer_bytes
         self._clock = clock
         self._token = raw_token(connection.token) if connection.token else None
+        self._secrets = Secrets((connection.api_key, connection.token, self._token, connection.password))
         self._login_lock = threading.Lock()
         self._clock_lock = threading.Lock()
         self._server_time: datetime | None = None
@@ -260,7 +262,7 @@ class MageSession:
             except _NoAnswer as exc:
                 self._note_silence(began, str(exc))
                 if not repeatable:
-                    raise Unanswered(self.scrub(str(exc))) from None
+                    raise Unanswered(self._secrets.clean(str(exc))) from None
                 if last:
                     raise self._unreachable(method, path, str(exc), timed_out=exc.timed_out) from None
                 self._backoff.pause(attempt, None)
@@ -355,7 +357,7 @@ class MageSession:
         raise ConnectionFailed(
             f"{self._more_time_fix()}: Mage at {self.connection.url} has not answered in full for "
             f"{window:g} s ({SILENT_TIMEOUTS} request timeouts), so backfill-sync stopped before sending "
-            f"{method} {path}{again}; the last try: {self.scrub(why)}"
+            f"{method} {path}{again}; the last try: {self._secrets.clean(why)}"
         )
 
     # -- answers -------------------------------------------------------------------------------------
@@ -394,22 +396,31 @@ class MageSession:
         return parsed
 
     def _classify(self, error: ApiError) -> MageError:
-        detail = self.scrub(error.detail)
+        detail = self._secrets.clean(error.detail)
+        error_type = None if error.error_type is None else self._secrets.clean(error.error_type)
         if error.code == 401:
-            return AuthError(_auth_hint(error.error_type))
+            return AuthError(_auth_hint(error.error_type, detail))
         if error.code == 403:
-            hint = " (token missing: pass --token or --email/--password)" if "scope" in detail else ""
-            return AuthError(f"Mage refused {error.method} {error.path}: {detail}{hint}")
+            refused = f"Mage refused {error.method} {error.path}: {detail}"
+            if "scope" in detail:
+                return AuthError(
+                    "no user credentials: set MAGE_TOKEN (--token), or MAGE_EMAIL and MAGE_PASSWORD "
+                    f"(--email/--password). {refused}"
+                )
+            return AuthError(
+                "use the credentials of a Mage user whose role may do this (Editor or above for writes). "
+                + refused
+            )
         return ApiError(
-            method=error.method, path=error.path, code=error.code, error_type=error.error_type, detail=detail
+            method=error.method, path=error.path, code=error.code, error_type=error_type, detail=detail
         )
 
     def _unreachable(self, method: str, path: str, why: str, *, timed_out: bool) -> ConnectionFailed:
         where = f"Mage at {self.connection.url}"
-        why = self.scrub(why)
+        why = self._secrets.clean(why)
         if timed_out:
             return ConnectionFailed(f"{self._more_time_fix()}: {where} did not answer {method} {path}: {why}")
-        return ConnectionFailed(f"cannot reach {where}: {why}")
+        return ConnectionFailed(f"{_URL_FIX}: cannot reach {where}: {why}")
 
     def _more_time_fix(self) -> str:
         return (
@@ -420,20 +431,12 @@ class MageSession:
     def _malformed(self, method: str, path: str, what: str) -> MalformedAnswer:
         return MalformedAnswer(
             f"Mage at {self.connection.url} answered {method} {path} with an answer backfill-sync cannot "
-            f"read: {self.scrub(what)} (is MAGE_URL a Mage server?)"
+            f"read: {self._secrets.clean(what)} (is MAGE_URL a Mage server?)"
         )
 
     def scrub(self, text: str) -> str:
         """The text with every credential this session knows replaced by ***."""
-        for secret in (
-            self.connection.api_key,
-            self.connection.token,
-            self._token,
-            self.connection.password,
-        ):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return self._secrets.scrub(text)
 
     # -- auth ----------------------------------------------------------------------------------------
 
@@ -456,7 +459,10 @@ class MageSession:
         """A login creates a session and nothing else: repeating it is harmless, so it is retried."""
         email, password = self.connection.email, self.connection.password
         if not email or not password:
-            raise AuthError("a login needs both --email and --password (or pass --token)")
+            raise AuthError(
+                "set both MAGE_EMAIL and MAGE_PASSWORD (--email/--password), or MAGE_TOKEN (--token): "
+                "a login needs both an email and a password"
+            )
         body = {"api_key": self.connection.api_key, "session": {"email": email, "password": password}}
         headers = {"X-API-KEY": self.connection.api_key}
         try:
@@ -469,16 +475,21 @@ class MageSession:
         token = session.get("token") if isinstance(session, dict) else None
         if not isinstance(token, str) or not token:
             raise self._malformed("POST", "/api/sessions", "the login answer carries no session token")
+        self._secrets.add(token)
+        self._secrets.add(raw_token(token))
         return raw_token(token)
 
     def _login_refused(self, exc: ApiError) -> MageError:
         if exc.error_type == "record_not_found":  # Mage's answer to an unknown user or a bad password
-            return AuthError(f"Mage refused the login of {self.connection.email}: wrong email or password")
+            return AuthError(
+                "check MAGE_EMAIL and MAGE_PASSWORD (--email/--password): Mage refused the login of "
+                f"{self.connection.email}: wrong email or password"
+            )
         if exc.error_type is None and exc.code < 500 and exc.code != 429:
             # No Mage error body, just an HTTP status or a page: something else answers at this URL.
             return MageError(
-                f"no Mage login at {self.connection.url}/api/sessions (error {exc.code}: {exc.detail}); "
-                "is --url the address of the Mage server itself?"
+                f"{_URL_FIX}: no Mage login at {self.connection.url}/api/sessions (error {exc.code}: "
+                f"{exc.detail}); is --url the address of the Mage server itself?"
             )
         return MageError(f"Mage at {self.connection.url} failed the login: {exc}")
 
@@ -537,11 +548,18 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):g} MiB"
 
 
-def _auth_hint(error_type: str | None) -> str:
+def _auth_hint(error_type: str | None, detail: str) -> str:
+    said = f" (Mage: {detail})" if detail else ""
     if error_type == "invalid_api_key":
-        return "Mage refused the API key: check --api-key / MAGE_API_KEY"
+        return f"check MAGE_API_KEY (--api-key): Mage refused the API key{said}"
     if error_type == "expired_oauth_token":
-        return "Mage says the token has expired: pass a new --token or log in with --email/--password"
+        return (
+            "set a new MAGE_TOKEN (--token), or log in with MAGE_EMAIL and MAGE_PASSWORD "
+            f"(--email/--password): Mage says the token has expired{said}"
+        )
     if error_type == "invalid_oauth_token":
-        return "Mage refused the token: check --token / MAGE_TOKEN, or log in with --email/--password"
-    return "Mage refused the credentials: check --api-key, --token or --email/--password"
+        return (
+            "check MAGE_TOKEN (--token), or log in with MAGE_EMAIL and MAGE_PASSWORD "
+            f"(--email/--password): Mage refused the token{said}"
+        )
+    return f"check MAGE_API_KEY, MAGE_TOKEN or MAGE_EMAIL/MAGE_PASSWORD: Mage refused the credentials{said}"

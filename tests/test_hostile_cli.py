@@ -1,10 +1,11 @@
 """The commands against a hostile Mage (tests/hostile_server.py), end to end: what reaches stdout and
-stderr is escaped, whatever names, statuses and errors Mage sends; malformed answers are clear errors;
+stderr is escaped and holds no credential, malformed answers are clear errors, and
 --request-timeout / MAGE_REQUEST_TIMEOUT bound what a silent server can cost."""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from backfill_sync.cli import main
-from tests.hostile_server import PIPELINE, HostileServer, listing, mage_row
+from tests.hostile_server import PIPELINE, RAW_TOKEN, Exchange, HostileServer, listing, mage_row
 
 TOKEN = "hostile-cli-token-0471"
 API_KEY = "hostile-cli-api-key-0472"
@@ -144,6 +145,31 @@ def test_an_error_quoting_mage_is_printed_escaped(server, cli, folder: Path):
 # -- 5. no credential in any output -------------------------------------------------------------------
 
 
+def echo_request(exchange: Exchange) -> None:
+    """An error naming the request in every field, headers and body included."""
+    seen = json.dumps(exchange.headers) + " " + exchange.body.decode("utf-8", "replace")
+    exchange.json(
+        {"error": {"code": 500, "type": f"t {seen}", "message": f"m {seen}", "exception": f"e {seen}"}}
+    )
+
+
+@pytest.mark.parametrize("login", [pytest.param(False, id="token"), pytest.param(True, id="login")])
+@pytest.mark.parametrize("command", ["plan", "status"])
+def test_an_error_echoing_the_request_leaks_no_credential(
+    server, cli, folder: Path, monkeypatch: pytest.MonkeyPatch, login: bool, command: str
+):
+    if login:
+        monkeypatch.delenv("MAGE_TOKEN")
+        monkeypatch.setenv("MAGE_EMAIL", "me@example.com")
+        monkeypatch.setenv("MAGE_PASSWORD", PASSWORD)
+    server.on("GET", LIST, echo_request)
+    ran = cli(command, str(folder))
+    assert ran.code == 1
+    assert "***" in ran.err
+    for secret in (TOKEN, API_KEY, PASSWORD, RAW_TOKEN):
+        assert secret not in ran.everything
+
+
 def test_a_url_with_a_password_is_never_quoted_back(cli, folder: Path):
     ran = cli("plan", "--url", "ftp://alice:hunter2-0474@mage.example.com", str(folder))
     assert ran.code == 1
@@ -163,7 +189,7 @@ def test_a_malformed_listing_ends_the_command_with_one_clear_error(server, cli, 
     assert "Traceback" not in ran.err
 
 
-# -- 2. timeouts ------------------------------------
+# -- 2 and issue 11: timeouts, and messages that lead with the fix ------------------------------------
 
 
 @pytest.mark.parametrize("how", ["option", "variable"])
@@ -190,3 +216,12 @@ def test_a_request_timeout_must_be_a_positive_number(cli, folder: Path, value: s
     ran = cli("plan", "--request-timeout", value, str(folder))
     assert ran.code == 1
     assert "--request-timeout" in ran.err
+
+
+def test_a_refused_connection_leads_with_the_url_to_check(cli, folder: Path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ran = cli("plan", "--url", f"http://127.0.0.1:{port}", str(folder))
+    assert ran.code == 1
+    assert ran.err.startswith(f"Error: check MAGE_URL (--url): cannot reach Mage at http://127.0.0.1:{port}")

@@ -1,16 +1,15 @@
 """MageSession against servers that misbehave: each answer bounded in time and size, listings bounded by
-their own count, malformed answers named, logins retried.
+their own count, malformed answers named, logins retried, credentials never quoted back.
 
-Timeouts are small ones passed in, and what is asserted is what happened (errors, request counts,
-bytes sent), never how long it took.
-
-The server is tests/hostile_server.py on loopback.
+The server is tests/hostile_server.py on loopback; timeouts are small ones passed in, and what is
+asserted is what happened (errors, request counts, bytes sent), never how long it took.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import socket
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from backfill_sync.client import Backoff, MageClient
-from backfill_sync.errors import ConnectionFailed, MageError, MalformedAnswer
+from backfill_sync.errors import ApiError, ConnectionFailed, MageError, MalformedAnswer
 from backfill_sync.models import MageConnection
 from backfill_sync.transport import MAX_JSON_DEPTH, MAX_LISTING_ROWS
 from tests.hostile_server import PIPELINE, RAW_TOKEN, Exchange, HostileServer, listing, mage_row, repeat
@@ -118,6 +117,21 @@ def test_after_three_request_timeouts_without_an_answer_nothing_more_is_sent(ser
     # Without the cut-off: 8 backfills x 4 attempts. With it, each of the 4 threads stops once Mage has
     # been silent for 3 timeouts, and the backfills not yet read are never asked for.
     assert server.count("GET", r"^/api/backfills/\d+$") <= 16
+
+
+def test_a_refused_connection_says_to_check_the_url_first():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    connection = MageConnection(url=f"http://127.0.0.1:{port}", token=TOKEN)
+    with (
+        MageClient(connection, backoff=Backoff(sleep=no_sleep)) as api,
+        pytest.raises(ConnectionFailed) as caught,
+    ):
+        api.list_backfills(PIPELINE)
+    assert str(caught.value).startswith(
+        f"check MAGE_URL (--url): cannot reach Mage at http://127.0.0.1:{port}"
+    )
 
 
 # -- 3. bounded memory ---------------------------------------------------------------------------------
@@ -349,3 +363,53 @@ def test_a_login_mage_keeps_failing_is_not_blamed_on_the_url(server: HostileServ
     assert "failed the login" in str(caught.value)
     assert "is --url the address" not in str(caught.value)
     assert server.count("POST", r"^/api/sessions$") == 4
+
+
+# -- 5. no credential in any message -------------------------------------------------------------------
+
+
+def echo_headers(exchange: Exchange) -> None:
+    """An error body quoting the request, as a debugging proxy or middleware might."""
+    seen = json.dumps(exchange.headers) + " " + exchange.body.decode("utf-8", "replace")
+    exchange.json(
+        {"error": {"code": 500, "type": f"bad {seen}", "message": seen, "exception": f"failed: {seen}"}}
+    )
+
+
+@pytest.mark.parametrize("login", [pytest.param(False, id="token"), pytest.param(True, id="login")])
+@pytest.mark.parametrize("where", ["type", "exception"])
+def test_an_error_that_echoes_the_request_shows_no_credential(server: HostileServer, login: bool, where: str):
+    def echo(exchange: Exchange) -> None:
+        seen = json.dumps(exchange.headers)
+        error: dict[str, Any] = {"code": 500, "type": "boom", "exception": "failed"}
+        error[where] = f"{error[where]}: {seen}"
+        exchange.json({"error": error})
+
+    server.on("GET", LIST, echo)
+    with client_of(server, login=login) as api, pytest.raises(ApiError) as caught:
+        api.list_backfills(PIPELINE)
+    text = str(caught.value) + repr(caught.value.__dict__)
+    assert "***" in text
+    for secret in (TOKEN, API_KEY, RAW_TOKEN, PASSWORD):
+        assert secret not in text
+
+
+def test_a_failed_login_that_echoes_the_password_shows_it_in_no_form(server: HostileServer):
+    server.on("POST", r"^/api/sessions$", echo_headers)
+    with client_of(server, login=True) as api, pytest.raises(MageError) as caught:
+        api.list_backfills(PIPELINE)
+    text = str(caught.value)
+    for form in (PASSWORD, json.dumps(PASSWORD)[1:-1], API_KEY):
+        assert form not in text
+    assert "***" in text
+
+
+def test_a_long_or_unprintable_error_detail_is_shortened_and_escaped(server: HostileServer):
+    detail = "\x1b[2J\n::error::pwned " + "x" * 5000
+    server.on("GET", LIST, lambda exchange: exchange.json({"error": {"code": 500, "exception": detail}}))
+    with client_of(server) as api, pytest.raises(ApiError) as caught:
+        api.list_backfills(PIPELINE)
+    message = str(caught.value)
+    assert "\x1b" not in message
+    assert "\\x1b[2J" in message
+    assert len(message) < 1000
