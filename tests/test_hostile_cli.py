@@ -1,5 +1,5 @@
 """The commands against a hostile Mage (tests/hostile_server.py), end to end: what reaches stdout and
-stderr is escaped and holds no credential, malformed answers are clear errors, and
+stderr is escaped and holds no credential, malformed answers and foreign rows are clear errors, and
 --request-timeout / MAGE_REQUEST_TIMEOUT bound what a silent server can cost."""
 
 from __future__ import annotations
@@ -175,6 +175,22 @@ def test_a_url_with_a_password_is_never_quoted_back(cli, folder: Path):
     assert ran.code == 1
     assert "hunter2-0474" not in ran.everything
     assert "ftp://***@mage.example.com" in ran.err
+
+
+# -- 11. a row of another pipeline --------------------------------------------------------------------
+
+
+def test_a_row_of_another_pipeline_in_the_listing_is_an_error_not_an_update(server, cli, folder: Path):
+    rows = [mage_row(5, "reload", pipeline="other_pipeline", start_datetime="2023-01-01 00:00:00")]
+    server.on("GET", LIST, lambda exchange: exchange.json(listing("backfills", rows)))
+    ran = cli("plan", "--format", "json", str(folder))
+    assert ran.code == 1
+    assert ran.out == ""
+    assert "id 5 'reload' of pipeline 'other_pipeline'" in ran.err
+    assert f"as backfills of {PIPELINE!r}" in ran.err
+    applied = cli("apply", "--auto-approve", str(folder))
+    assert applied.code == 1
+    assert server.count("PUT", r".") == server.count("POST", r"/backfills") == 0
 
 
 # -- 6. a malformed answer is an error, not a traceback -----------------------------------------------
