@@ -24,7 +24,6 @@ from backfill_sync.run_client import CONFIRM_SECONDS, RunClient, confirm_attempt
 from backfill_sync.transport import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
     RETRY_AFTER_CAP,
     Backoff,
     MageSession,
@@ -33,7 +32,10 @@ from backfill_sync.transport import (
 from backfill_sync.wire import (
     backfill_from_wire,
     fields_to_wire,
+    listing_count,
+    member,
     missing_pipeline,
+    pipeline_uuid_from_wire,
     run_counts_of,
 )
 
@@ -50,7 +52,7 @@ class MageClient:
         self,
         connection: MageConnection,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retries: int = DEFAULT_RETRIES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         backoff: Backoff | None = None,
@@ -111,8 +113,10 @@ class MageClient:
 
     def list_pipeline_uuids(self) -> list[str]:
         """The uuids of every pipeline Mage has (paged like backfills, in case a server pages them)."""
-        items, _ = self._session.list_all("/api/pipelines", "pipelines", {}, self._page_size)
-        return [item["uuid"] for item in items if isinstance(item.get("uuid"), str)]
+        uuids, _ = self._session.list_all(
+            "/api/pipelines", "pipelines", {}, self._page_size, pipeline_uuid_from_wire
+        )
+        return [uuid for uuid in uuids if uuid is not None]
 
     def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill | None:
         """One backfill, None when Mage has no such id; run counts only when its schedule is sane
@@ -181,8 +185,9 @@ class MageClient:
     def update_backfill(self, pipeline_uuid: str, backfill_id: int, fields: BackfillFields) -> LiveBackfill:
         """A plain field PUT (never with status): repeating it is harmless, so it is retried."""
         body = {"backfill": fields_to_wire(fields)}
-        answer = self._session.call("PUT", _backfill_path(pipeline_uuid, backfill_id), body=body)
-        return _backfill_in(answer)
+        return self._session.request(
+            "PUT", _backfill_path(pipeline_uuid, backfill_id), _backfill_in, body=body
+        )
 
     def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill:
         """Start (`initial`) or cancel, alone in its PUT; never repeated blindly (it starts runs).
@@ -195,7 +200,7 @@ class MageClient:
         body = {"backfill": {"status": status}}
         path = _backfill_path(pipeline_uuid, backfill_id)
         try:
-            return _backfill_in(self._session.call("PUT", path, body=body, repeatable=False))
+            return self._session.request("PUT", path, _backfill_in, body=body, repeatable=False)
         except Unanswered as exc:
             return self._confirm_status(backfill_id, status, before, f"PUT {path} got no answer ({exc})")
         except ApiError as exc:
@@ -240,9 +245,8 @@ class MageClient:
     def _post_name(self, pipeline_uuid: str, name: str) -> LiveBackfill:
         path = f"/api/pipelines/{_segment(pipeline_uuid)}/backfills"
         try:
-            return _backfill_in(
-                self._session.call("POST", path, body={"backfill": {"name": name}}, repeatable=False)
-            )
+            body = {"backfill": {"name": name}}
+            return self._session.request("POST", path, _backfill_in, body=body, repeatable=False)
         except Unanswered as exc:
             return self._find_created(pipeline_uuid, name, f"POST {path} got no answer ({exc})")
 
@@ -281,28 +285,26 @@ class MageClient:
     def count_runs(self, backfill_id: int) -> int:
         """How many runs the backfill has, every run of every date (a one-row page says the total)."""
         params = {"backfill_id": int(backfill_id), "_limit": 1, "_format": "with_basic_details"}
-        page = self._session.call("GET", "/api/pipeline_runs", params=params)
-        count = (page.get("metadata") or {}).get("count")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise MageError(f"Mage did not say how many runs backfill {backfill_id} has")
-        return count
+        return self._session.request("GET", "/api/pipeline_runs", listing_count, params=params)
 
     # -- reading helpers -----------------------------------------------------------------------------
 
     def _list_once(self, pipeline_uuid: str | None) -> list[LiveBackfill] | None:
         # No include_run_count on lists: one row with units <= 0 would hang the server (§6 hazard 2).
         params = {} if pipeline_uuid is None else {"pipeline_uuid": pipeline_uuid}
-        items, totals = self._session.list_all("/api/backfills", "backfills", params, self._page_size)
+        items, totals = self._session.list_all(
+            "/api/backfills", "backfills", params, self._page_size, backfill_from_wire
+        )
         rows: dict[int, LiveBackfill] = {}
-        for item in items:
-            live = backfill_from_wire(item)
+        for live in items:
             rows.setdefault(live.id, live)
         # Rows added or removed mid-listing shift the pages: trust the listing only if it adds up.
         return list(rows.values()) if totals == {len(rows)} else None
 
     def _read_backfill(self, backfill_id: int, *, include_run_count: bool) -> LiveBackfill:
         params = {"include_run_count": "true"} if include_run_count else None
-        return _backfill_in(self._session.call("GET", f"/api/backfills/{int(backfill_id)}", params=params))
+        path = f"/api/backfills/{int(backfill_id)}"
+        return self._session.request("GET", path, _backfill_in, params=params)
 
 
 def _backfill_path(pipeline_uuid: str, backfill_id: int) -> str:
@@ -314,10 +316,7 @@ def _segment(text: str) -> str:
 
 
 def _backfill_in(answer: JsonObject) -> LiveBackfill:
-    obj = answer.get("backfill")
-    if not isinstance(obj, dict) or "id" not in obj:
-        raise MageError("Mage's answer carried no backfill")
-    return backfill_from_wire(obj)
+    return backfill_from_wire(member(answer, "backfill"))
 
 
 def _as_dict(fields: BackfillFields) -> dict[str, Any]:

@@ -10,11 +10,18 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from backfill_sync.errors import UsageError
-from backfill_sync.models import MageConnection
+from backfill_sync.models import DEFAULT_REQUEST_TIMEOUT, MageConnection
+from backfill_sync.safe_text import masked_url
 
 
 def build_connection(
-    url: str, api_key: str, token: str | None, email: str | None, password: str | None
+    url: str,
+    api_key: str,
+    token: str | None,
+    email: str | None,
+    password: str | None,
+    *,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
 ) -> MageConnection:
     return MageConnection(
         url=check_url(url),
@@ -22,15 +29,22 @@ def build_connection(
         token=_header_value("--token / MAGE_TOKEN", token),
         email=_trimmed(email),
         password=password or None,
+        request_timeout=request_timeout,
     )
 
 
 def check_url(url: str) -> str:
     """An http(s) URL without credentials in it, without a trailing slash."""
     text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url / MAGE_URL must look like http://host:6789, got {text!r}")
+    # Quoted back without any password in it: `ftp://user:pw@host` is a URL with credentials too.
+    wrong = UsageError(f"--url / MAGE_URL must look like http://host:6789, got {masked_url(text)!r}")
+    try:
+        parts = urlsplit(text)
+        hostname, _ = parts.hostname, parts.port
+    except ValueError:  # `http://[::1` (an unclosed IPv6 address), a port that is not a port number
+        raise wrong from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise wrong
     if parts.username or parts.password:
         raise UsageError(
             "--url / MAGE_URL must not contain credentials; use --token or --email/--password instead"

@@ -63,6 +63,13 @@ class ApiError(MageError):
         super().__init__(f"Mage answered {method} {path} with error {code}{kind}: {detail}")
 
 
+class MalformedAnswer(MageError):
+    """Mage's answer cannot be read: not JSON, the wrong shape, nested too deeply, or larger than the cap.
+
+    The message names the request and what was wrong with the answer.
+    """
+
+
 class UnknownOutcome(MageError):
     """A write was sent but no answer came back; it may or may not have happened in Mage."""
 

@@ -24,6 +24,7 @@ from backfill_sync.models import (
     StatusClass,
     status_class,
 )
+from backfill_sync.safe_text import printable
 from backfill_sync.wire import is_unreadable_row
 
 SCHEDULE_FIELDS = ("start_datetime", "end_datetime", "interval_type", "interval_units")
@@ -48,10 +49,11 @@ class Skipped:
     name: str | None = None
 
     def __str__(self) -> str:
+        # The uuid and the name come from Mage: a newline in them must not start a line of its own.
         if self.backfill_id is None:
-            return f"pipeline {self.pipeline_uuid}: {self.reason}"
+            return printable(f"pipeline {self.pipeline_uuid}: {self.reason}")
         named = f" {self.name!r}" if self.name else ""
-        return f"pipeline {self.pipeline_uuid}, backfill {self.backfill_id}{named}: {self.reason}"
+        return printable(f"pipeline {self.pipeline_uuid}, backfill {self.backfill_id}{named}: {self.reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from backfill_sync.plan import UNFINISHED_RUN_STATUSES, RunNeed
 from backfill_sync.runs import Run, latest_runs
 from backfill_sync.wire import is_unreadable_row
 
+FOREIGN_SHOWN = 3  # rows of another pipeline an error names before "and N more"
+
 
 class PipelineLister(Protocol):
     def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
@@ -56,9 +58,11 @@ def check_pipelines_exist(reader: PipelineLister, manifests: Sequence[Manifest],
 
 
 def list_pipeline(reader: PipelineLister, manifest: Manifest, mage_url: str) -> list[LiveBackfill]:
-    """The live backfills of a manifest's pipeline; a row Mage cannot read back is named plainly."""
+    """The live backfills of a manifest's pipeline; a row Mage cannot read back is named plainly, and a
+    row of another pipeline in the listing is refused (planned, it would become an update, a start or a
+    delete of a backfill this manifest does not own)."""
     try:
-        return reader.list_backfills(manifest.pipeline_uuid)
+        rows = reader.list_backfills(manifest.pipeline_uuid)
     except ApiError as exc:
         if not is_unreadable_row(exc):
             raise
@@ -71,6 +75,18 @@ def list_pipeline(reader: PipelineLister, manifest: Manifest, mage_url: str) -> 
                 file=manifest.path,
             )
         ) from None
+    foreign = [row for row in rows if row.pipeline_uuid != manifest.pipeline_uuid]
+    if foreign:
+        shown = ", ".join(
+            f"id {row.id} {row.name!r} of pipeline {row.pipeline_uuid!r}" for row in foreign[:FOREIGN_SHOWN]
+        )
+        more = f" and {len(foreign) - FOREIGN_SHOWN} more" if len(foreign) > FOREIGN_SHOWN else ""
+        raise PlanError(
+            f"{manifest.path}: Mage at {mage_url} listed backfills of another pipeline as backfills of "
+            f"{manifest.pipeline_uuid!r}: {shown}{more}. Nothing was planned for this pipeline; "
+            "is MAGE_URL a Mage server, and does it filter listings by pipeline_uuid?"
+        )
+    return rows
 
 
 def _with_counts(backfill: LiveBackfill, counts: RunCounts | None) -> LiveBackfill:

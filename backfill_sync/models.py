@@ -149,6 +149,8 @@ class LiveBackfill:
 # Mage's built-in OAuth client id: the api key of every Mage install (settings/server.py).
 MAGE_PUBLIC_API_KEY = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
 DEFAULT_MAGE_URL = "http://localhost:6789"
+# Seconds one request may take, from sending it to the last byte of its answer (--request-timeout).
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,7 @@ class MageConnection:
     token: str | None = field(default=None, repr=False)
     email: str | None = None
     password: str | None = field(default=None, repr=False)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from backfill_sync.errors import ApiError, MageError, UnknownOutcome
 from backfill_sync.models import JsonObject
 from backfill_sync.runs import Run, Trigger
 from backfill_sync.transport import Backoff, MageSession, Unanswered
-from backfill_sync.wire import run_from_wire, trigger_from_wire
+from backfill_sync.wire import member, run_from_wire, trigger_from_wire
 
 SLIM_PAGE_SIZE = 500
 FULL_PAGE_SIZE = 20
@@ -45,8 +45,10 @@ class RunClient:
             params["_format"] = "with_basic_details"
         page_size = FULL_PAGE_SIZE if full else SLIM_PAGE_SIZE
         for _ in range(LIST_ATTEMPTS):
-            items, totals = self._session.list_all("/api/pipeline_runs", "pipeline_runs", params, page_size)
-            runs = {run.id: run for run in map(run_from_wire, items)}
+            items, totals = self._session.list_all(
+                "/api/pipeline_runs", "pipeline_runs", params, page_size, run_from_wire
+            )
+            runs = {run.id: run for run in items}
             if totals == {len(runs)}:
                 return sorted(runs.values(), key=lambda run: run.id)
         raise MageError(
@@ -61,23 +63,21 @@ class RunClient:
 
     def get_run(self, run_id: int) -> Run | None:
         try:
-            answer = self._session.call(
-                "GET", f"/api/pipeline_runs/{int(run_id)}", params={"_format": "with_basic_details"}
+            return self._session.request(
+                "GET", f"/api/pipeline_runs/{int(run_id)}", _run_in, params={"_format": "with_basic_details"}
             )
         except ApiError as exc:
             if exc.code == 404:
                 return None
             raise
-        return run_from_wire(_object(answer, "pipeline_run"))
 
     def get_trigger(self, trigger_id: int) -> Trigger | None:
         try:
-            answer = self._session.call("GET", f"/api/pipeline_schedules/{int(trigger_id)}")
+            return self._session.request("GET", f"/api/pipeline_schedules/{int(trigger_id)}", _trigger_in)
         except ApiError as exc:
             if exc.code == 404:
                 return None
             raise
-        return trigger_from_wire(_object(answer, "pipeline_schedule"))
 
     def server_version(self) -> str | None:
         """Mage's version (`projects[0].version`); None when it does not say (mage-runs-api.md §4.14)."""
@@ -95,9 +95,7 @@ class RunClient:
         path = f"/api/pipeline_runs/{int(run_id)}"
         body = {"pipeline_run": {"pipeline_run_action": "retry_blocks"}}
         try:
-            return run_from_wire(
-                _object(self._session.call("PUT", path, body=body, repeatable=False), "pipeline_run")
-            )
+            return self._session.request("PUT", path, _run_in, body=body, repeatable=False)
         except Unanswered as exc:
             found = self.get_run(run_id)
             if found is not None and found.status not in ("failed", "cancelled"):
@@ -110,8 +108,7 @@ class RunClient:
     def cancel_run(self, run_id: int) -> Run:
         """Cancel one run; cancelling a finished run is a no-op in Mage, so this is safe to repeat."""
         body = {"pipeline_run": {"status": "cancelled"}}
-        answer = self._session.call("PUT", f"/api/pipeline_runs/{int(run_id)}", body=body)
-        return run_from_wire(_object(answer, "pipeline_run"))
+        return self._session.request("PUT", f"/api/pipeline_runs/{int(run_id)}", _run_in, body=body)
 
     def create_run(
         self, trigger_id: int, backfill_id: int, execution_date: datetime, variables: JsonObject
@@ -128,10 +125,9 @@ class RunClient:
             }
         }
         try:
-            answer = self._session.call("POST", path, body=body, repeatable=False)
+            return self._session.request("POST", path, _run_in, body=body, repeatable=False)
         except Unanswered as exc:
             return self._confirm_created(backfill_id, execution_date, f"POST {path} got no answer ({exc})")
-        return run_from_wire(_object(answer, "pipeline_run"))
 
     def activate_trigger(self, trigger_id: int) -> None:
         """Runs on a trigger start only while it is active; a completed backfill's trigger is not."""
@@ -160,8 +156,9 @@ def confirm_attempts(seconds: float, backoff: Backoff) -> Iterator[int]:
         yield attempt
 
 
-def _object(answer: JsonObject, key: str) -> JsonObject:
-    found = answer.get(key)
-    if not isinstance(found, dict) or "id" not in found:
-        raise MageError(f"Mage's answer carried no {key.replace('_', ' ')}")
-    return found
+def _run_in(answer: JsonObject) -> Run:
+    return run_from_wire(member(answer, "pipeline_run"))
+
+
+def _trigger_in(answer: JsonObject) -> Trigger:
+    return trigger_from_wire(member(answer, "pipeline_schedule"))

@@ -3,15 +3,25 @@
 Every request goes through `MageSession.call`. Reads and plain field writes are retried with backoff; a
 write that must never happen twice (`repeatable=False`) raises `Unanswered` instead of being sent again,
 so that its caller can read back what happened.
+
+Nothing a server does can hold a command for long or fill its memory: an answer is streamed and given
+up once it takes longer than the request timeout from sending to its last byte, or once its decoded
+size passes `MAX_ANSWER_BYTES`; a listing may not run to more pages than its own `metadata.count`
+allows; and once Mage has answered nothing for a few request timeouts in a row, the session stops
+sending (every thread of it) instead of trying each remaining request in turn.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -19,17 +29,35 @@ from typing import Any, TypeVar
 
 import httpx
 
-from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageError
-from backfill_sync.models import JsonObject, MageConnection
-from backfill_sync.wire import error_from_body, raw_token
+from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageError, MalformedAnswer
+from backfill_sync.models import DEFAULT_REQUEST_TIMEOUT, JsonObject, MageConnection
+from backfill_sync.safe_text import Secrets
+from backfill_sync.wire import WireError, describe_value, error_from_body, listing_count, raw_token
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = DEFAULT_REQUEST_TIMEOUT
 DEFAULT_RETRIES = 3
 DEFAULT_MAX_CONNECTIONS = 4
 RETRY_AFTER_CAP = 30.0
+# The decoded size of one answer that is read at most. Mage's largest answers to us are a page of 100
+# backfills (~60 KB), of 20 full failed runs (~220 KB) or of 100 pipelines (a few MB with many blocks):
+# 64 MiB is ten times that and more, yet parses into well under 1 GB of Python objects, which a CI
+# runner has. A gzip bomb is stopped at this size too, as the decoded bytes are what is counted.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# The rows one listing may hold: a backfill's runs are bounded by --max-runs (10 000 by default) times
+# its restarts, and no Mage holds anywhere near this many backfills or pipelines; 200 000 rows of
+# backfills still parse into about half a gigabyte.
+MAX_LISTING_ROWS = 200_000
+# Pages beyond what the first page's `metadata.count` needs, for rows added while listing.
+EXTRA_PAGES = 2
+# After this many request timeouts without one answer, Mage counts as stopped: nothing more is sent.
+SILENT_TIMEOUTS = 3
+# Deeper JSON than this is no answer of Mage's (and Python's own parsers recurse on it).
+MAX_JSON_DEPTH = 100
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_URL_FIX = "check MAGE_URL (--url)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +80,29 @@ class Unanswered(Exception):
     """A write reached (or may have reached) Mage but no answer came back: read back before going on."""
 
 
+class _NotSent(Exception):
+    """The request never left (no connection): re-sending it is safe whatever it is."""
+
+
+class _NoAnswer(Exception):
+    """The request was sent, but no whole answer came back (reset, timed out, too slow)."""
+
+    def __init__(self, text: str, *, timed_out: bool) -> None:
+        super().__init__(text)
+        self.timed_out = timed_out
+
+
+class _TooLarge(Exception):
+    """The answer is larger than the session reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    body: bytes
+    retry_after: float | None
+
+
 class MageSession:
     """One keep-alive connection pool to one Mage, logged in at most once, closed on exit."""
 
@@ -59,22 +110,30 @@ class MageSession:
         self,
         connection: MageConnection,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retries: int = DEFAULT_RETRIES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         backoff: Backoff | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.connection = connection
         self.workers = max(max_connections, 1)
+        self.timeout = connection.request_timeout if timeout is None else timeout
         self._retries = max(retries, 0)
         self._backoff = backoff or Backoff()
+        self._max_bytes = max_answer_bytes
+        self._clock = clock
         self._token = raw_token(connection.token) if connection.token else None
+        self._secrets = Secrets((connection.api_key, connection.token, self._token, connection.password))
         self._login_lock = threading.Lock()
         self._clock_lock = threading.Lock()
         self._server_time: datetime | None = None
+        self._silent_since: float | None = None  # when the current run of unanswered attempts began
+        self._last_silence = ""  # why the latest of them failed
         self._http = httpx.Client(
             base_url=connection.url.rstrip("/"),
-            timeout=httpx.Timeout(timeout),
+            timeout=httpx.Timeout(self.timeout),
             limits=httpx.Limits(max_connections=self.workers, max_keepalive_connections=self.workers),
         )
 
@@ -99,25 +158,46 @@ class MageSession:
             return list(pool.map(func, items))
 
     def list_all(
-        self, path: str, key: str, params: dict[str, Any], page_size: int
-    ) -> tuple[list[JsonObject], set[Any]]:
-        """Every item of a paged Mage listing (`_limit`/`_offset`, `metadata.next`), and every
-        `metadata.count` the pages gave: when rows move between pages, those counts disagree with the
-        number of items, and the caller lists again."""
+        self,
+        path: str,
+        key: str,
+        params: dict[str, Any],
+        page_size: int,
+        read: Callable[[Any], T],
+    ) -> tuple[list[T], set[int]]:
+        """Every item of a paged Mage listing (`_limit`/`_offset`, `metadata.next`), each passed through
+        `read`, and every `metadata.count` the pages gave: when rows move between pages, those counts
+        disagree with the number of items, and the caller lists again.
+
+        A listing ends at the latest after the pages its first `metadata.count` needs (and a little
+        slack), and holds at most MAX_LISTING_ROWS rows: a server that pages forever is refused."""
         if page_size < 1:
             raise ValueError("page_size must be >= 1: Mage pages `_limit` <= 0 forever")
-        items: list[JsonObject] = []
-        totals: set[Any] = set()
+        items: list[T] = []
+        totals: set[int] = set()
         offset = 0
-        while True:
+        most_pages: int | None = None
+        for page_number in itertools.count(1):
             page = self.call("GET", path, params={**params, "_limit": page_size, "_offset": offset})
-            found = [item for item in page.get(key) or [] if isinstance(item, dict)]
-            metadata = page.get("metadata") or {}
-            items += found
-            totals.add(metadata.get("count"))
-            if not metadata.get("next") or not found:
+            with self.reading("GET", path):
+                rows, count, more = _page_of(page, key)
+                if most_pages is None:
+                    most_pages = _pages_allowed(count, page_size)
+                totals.add(count)
+                items += _read_rows(rows, key, offset, read)
+            if len(items) > MAX_LISTING_ROWS:
+                raise self._malformed("GET", path, f"the listing holds more than {MAX_LISTING_ROWS} rows")
+            if not more or not rows:
                 return items, totals
-            offset += len(found)
+            if page_number >= most_pages:
+                raise self._malformed(
+                    "GET",
+                    path,
+                    f"the listing did not end after {page_number} pages of {page_size} rows, though its "
+                    f"first page said it holds {min(totals)} rows (metadata.next stays true)",
+                )
+            offset += len(rows)
+        raise AssertionError("unreachable: a listing ends or is refused")
 
     def call(
         self,
@@ -130,33 +210,155 @@ class MageSession:
     ) -> JsonObject:
         """One request with retries; `repeatable=False` raises Unanswered instead of re-sending."""
         headers = self.auth_headers()
+        return self._call(method, path, params=params, body=body, headers=headers, repeatable=repeatable)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        read: Callable[[JsonObject], T],
+        *,
+        params: dict[str, Any] | None = None,
+        body: JsonObject | None = None,
+        repeatable: bool = True,
+    ) -> T:
+        """`call`, then the answer read by `read` (a wire.py reader); a malformed one names the request."""
+        answer = self.call(method, path, params=params, body=body, repeatable=repeatable)
+        with self.reading(method, path):
+            return read(answer)
+
+    @contextmanager
+    def reading(self, method: str, path: str) -> Iterator[None]:
+        """Turns what wire.py finds wrong in an answer into a MalformedAnswer naming the request."""
+        try:
+            yield
+        except WireError as exc:
+            raise self._malformed(method, path, str(exc)) from None
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        body: JsonObject | None,
+        headers: dict[str, str],
+        repeatable: bool,
+    ) -> JsonObject:
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
+            self._check_not_silent(method, path, attempt)
+            began = self._clock()
             try:
-                response = self._http.request(method, path, params=params, json=body, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # The request never left: re-sending is safe whatever it is.
+                answer = self._send(method, path, params, body, headers)
+            except _NotSent as exc:
+                self._note_silence(began, str(exc))
                 if last:
-                    raise self._unreachable(exc) from None
+                    raise self._unreachable(method, path, str(exc), timed_out=False) from None
                 self._backoff.pause(attempt, None)
                 continue
-            except httpx.TransportError as exc:
+            except _NoAnswer as exc:
+                self._note_silence(began, str(exc))
                 if not repeatable:
-                    raise Unanswered(_describe(exc)) from None
+                    raise Unanswered(self._secrets.clean(str(exc))) from None
                 if last:
-                    raise self._unreachable(exc) from None
+                    raise self._unreachable(method, path, str(exc), timed_out=exc.timed_out) from None
                 self._backoff.pause(attempt, None)
                 continue
-            self._note_clock(response)
-            status = response.status_code
+            except _TooLarge as exc:
+                self._note_answer()
+                if not repeatable:
+                    raise Unanswered(str(exc)) from None
+                raise self._malformed(method, path, str(exc)) from None
+            status = answer.status
             if status == 429 or status >= 500:
+                self._note_silence(began, f"HTTP {status}")
                 if status != 429 and not repeatable:
                     raise Unanswered(f"HTTP {status}")
                 if not last:
-                    self._backoff.pause(attempt, _retry_after(response))
+                    self._backoff.pause(attempt, answer.retry_after)
                     continue
-            return self._decode(method, path, response)
+            else:
+                self._note_answer()
+            return self._decode(method, path, answer)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        body: JsonObject | None,
+        headers: dict[str, str],
+    ) -> _Answer:
+        deadline = self._clock() + self.timeout
+        try:
+            request = self._http.build_request(method, path, params=params, json=body, headers=headers)
+            response = self._http.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise _NotSent(_describe(exc)) from None
+        except httpx.TransportError as exc:
+            raise _NoAnswer(_describe(exc), timed_out=isinstance(exc, httpx.TimeoutException)) from None
+        try:
+            self._note_clock(response)
+            data = self._read_body(response, deadline)
+        except httpx.TransportError as exc:
+            raise _NoAnswer(_describe(exc), timed_out=isinstance(exc, httpx.TimeoutException)) from None
+        except httpx.DecodingError as exc:
+            raise _NoAnswer(
+                f"the answer's content encoding is broken ({_describe(exc)})", timed_out=False
+            ) from None
+        finally:
+            response.close()
+        return _Answer(response.status_code, data, _retry_after(response))
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+        """The decoded body, read as it streams in: refused once it passes the size cap or the deadline."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise _TooLarge(
+                f"it is {int(declared)} bytes, more than the {_mib(self._max_bytes)} backfill-sync reads"
+            )
+        data = bytearray()
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) > self._max_bytes:
+                raise _TooLarge(f"it is larger than the {_mib(self._max_bytes)} backfill-sync reads")
+            if self._clock() > deadline:
+                raise _NoAnswer(
+                    f"the answer was still coming after {self.timeout:g} s ({len(data)} bytes so far)",
+                    timed_out=True,
+                )
+        return bytes(data)
+
+    # -- Mage stopped answering ------------------------------------------------------------------------
+
+    def _note_silence(self, began: float, why: str) -> None:
+        with self._clock_lock:
+            if self._silent_since is None:
+                self._silent_since = began
+            self._last_silence = why
+
+    def _note_answer(self) -> None:
+        with self._clock_lock:
+            self._silent_since = None
+
+    def _check_not_silent(self, method: str, path: str, attempt: int) -> None:
+        """Once Mage has answered nothing for SILENT_TIMEOUTS request timeouts, stop sending: otherwise
+        every remaining request (one per backfill in an apply) would try its retries in turn."""
+        with self._clock_lock:
+            since, why = self._silent_since, self._last_silence
+        window = SILENT_TIMEOUTS * self.timeout
+        if since is None or self._clock() - since < window:
+            return
+        again = " again" if attempt else ""
+        raise ConnectionFailed(
+            f"{self._more_time_fix()}: Mage at {self.connection.url} has not answered in full for "
+            f"{window:g} s ({SILENT_TIMEOUTS} request timeouts), so backfill-sync stopped before sending "
+            f"{method} {path}{again}; the last try: {self._secrets.clean(why)}"
+        )
 
     # -- answers -------------------------------------------------------------------------------------
 
@@ -166,51 +368,75 @@ class MageSession:
             return
         try:
             stamp = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, IndexError):
             return
         with self._clock_lock:
             self._server_time = stamp
 
-    def _decode(self, method: str, path: str, response: httpx.Response) -> JsonObject:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    def _decode(self, method: str, path: str, answer: _Answer) -> JsonObject:
+        body = self._parse_json(method, path, answer.body)
         error = error_from_body(method, path, body)
         if error is not None:
             raise self._classify(error)
-        if response.status_code >= 400 or not isinstance(body, dict):
-            detail = f"HTTP {response.status_code} with {'no JSON body' if body is None else 'an odd body'}"
-            raise ApiError(
-                method=method, path=path, code=response.status_code, error_type=None, detail=detail
-            )
+        if answer.status >= 400 or not isinstance(body, dict):
+            detail = f"HTTP {answer.status} with {'no JSON body' if body is None else describe_value(body)}"
+            raise ApiError(method=method, path=path, code=answer.status, error_type=None, detail=detail)
         return body
 
+    def _parse_json(self, method: str, path: str, data: bytes) -> Any:
+        """The JSON of a body; None when it is not JSON at all (an HTML error page, say)."""
+        try:
+            parsed = json.loads(data)
+        except RecursionError:
+            raise self._malformed(method, path, "its JSON is nested too deeply") from None
+        except ValueError:
+            return None
+        if _too_deep(parsed):
+            raise self._malformed(method, path, f"its JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+        return parsed
+
     def _classify(self, error: ApiError) -> MageError:
-        detail = self.scrub(error.detail)
+        detail = self._secrets.clean(error.detail)
+        error_type = None if error.error_type is None else self._secrets.clean(error.error_type)
         if error.code == 401:
-            return AuthError(_auth_hint(error.error_type))
+            return AuthError(_auth_hint(error.error_type, detail))
         if error.code == 403:
-            hint = " (token missing: pass --token or --email/--password)" if "scope" in detail else ""
-            return AuthError(f"Mage refused {error.method} {error.path}: {detail}{hint}")
+            refused = f"Mage refused {error.method} {error.path}: {detail}"
+            if "scope" in detail:
+                return AuthError(
+                    "no user credentials: set MAGE_TOKEN (--token), or MAGE_EMAIL and MAGE_PASSWORD "
+                    f"(--email/--password). {refused}"
+                )
+            return AuthError(
+                "use the credentials of a Mage user whose role may do this (Editor or above for writes). "
+                + refused
+            )
         return ApiError(
-            method=error.method, path=error.path, code=error.code, error_type=error.error_type, detail=detail
+            method=error.method, path=error.path, code=error.code, error_type=error_type, detail=detail
         )
 
-    def _unreachable(self, exc: httpx.HTTPError) -> ConnectionFailed:
-        return ConnectionFailed(f"cannot reach Mage at {self.connection.url}: {self.scrub(_describe(exc))}")
+    def _unreachable(self, method: str, path: str, why: str, *, timed_out: bool) -> ConnectionFailed:
+        where = f"Mage at {self.connection.url}"
+        why = self._secrets.clean(why)
+        if timed_out:
+            return ConnectionFailed(f"{self._more_time_fix()}: {where} did not answer {method} {path}: {why}")
+        return ConnectionFailed(f"{_URL_FIX}: cannot reach {where}: {why}")
+
+    def _more_time_fix(self) -> str:
+        return (
+            f"{_URL_FIX}, or give Mage more time with MAGE_REQUEST_TIMEOUT (--request-timeout, "
+            f"now {self.timeout:g} s)"
+        )
+
+    def _malformed(self, method: str, path: str, what: str) -> MalformedAnswer:
+        return MalformedAnswer(
+            f"Mage at {self.connection.url} answered {method} {path} with an answer backfill-sync cannot "
+            f"read: {self._secrets.clean(what)} (is MAGE_URL a Mage server?)"
+        )
 
     def scrub(self, text: str) -> str:
         """The text with every credential this session knows replaced by ***."""
-        for secret in (
-            self.connection.api_key,
-            self.connection.token,
-            self._token,
-            self.connection.password,
-        ):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return self._secrets.scrub(text)
 
     # -- auth ----------------------------------------------------------------------------------------
 
@@ -230,36 +456,87 @@ class MageSession:
         return self._token
 
     def _log_in(self) -> str:
+        """A login creates a session and nothing else: repeating it is harmless, so it is retried."""
         email, password = self.connection.email, self.connection.password
         if not email or not password:
-            raise AuthError("a login needs both --email and --password (or pass --token)")
+            raise AuthError(
+                "set both MAGE_EMAIL and MAGE_PASSWORD (--email/--password), or MAGE_TOKEN (--token): "
+                "a login needs both an email and a password"
+            )
         body = {"api_key": self.connection.api_key, "session": {"email": email, "password": password}}
         headers = {"X-API-KEY": self.connection.api_key}
         try:
-            response = self._http.post("/api/sessions", json=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
-        try:
-            answer = self._decode("POST", "/api/sessions", response)
+            answer = self._call(
+                "POST", "/api/sessions", params=None, body=body, headers=headers, repeatable=True
+            )
         except ApiError as exc:
-            if exc.error_type == "record_not_found":  # Mage's answer to an unknown user or a bad password
-                raise AuthError(f"Mage refused the login of {email}: wrong email or password") from None
-            raise MageError(
-                f"no Mage login at {self.connection.url}/api/sessions (error {exc.code}: {exc.detail}); "
-                "is --url the address of the Mage server itself?"
-            ) from None
-        token = (answer.get("session") or {}).get("token")
+            raise self._login_refused(exc) from None
+        session = answer.get("session")
+        token = session.get("token") if isinstance(session, dict) else None
         if not isinstance(token, str) or not token:
-            raise AuthError("Mage's login answer carried no token")
+            raise self._malformed("POST", "/api/sessions", "the login answer carries no session token")
+        self._secrets.add(token)
+        self._secrets.add(raw_token(token))
         return raw_token(token)
+
+    def _login_refused(self, exc: ApiError) -> MageError:
+        if exc.error_type == "record_not_found":  # Mage's answer to an unknown user or a bad password
+            return AuthError(
+                "check MAGE_EMAIL and MAGE_PASSWORD (--email/--password): Mage refused the login of "
+                f"{self.connection.email}: wrong email or password"
+            )
+        if exc.error_type is None and exc.code < 500 and exc.code != 429:
+            # No Mage error body, just an HTTP status or a page: something else answers at this URL.
+            return MageError(
+                f"{_URL_FIX}: no Mage login at {self.connection.url}/api/sessions (error {exc.code}: "
+                f"{exc.detail}); is --url the address of the Mage server itself?"
+            )
+        return MageError(f"Mage at {self.connection.url} failed the login: {exc}")
+
+
+def _page_of(page: JsonObject, key: str) -> tuple[list[Any], int, bool]:
+    """The rows of one listing page, its `metadata.count` and `metadata.next`; WireError if malformed."""
+    rows = page.get(key)
+    if not isinstance(rows, list):
+        raise WireError(f"{key} is {describe_value(rows)}, not a list")
+    return rows, listing_count(page), bool(page["metadata"].get("next"))
+
+
+def _pages_allowed(count: int, page_size: int) -> int:
+    if count > MAX_LISTING_ROWS:
+        raise WireError(f"metadata.count says {count} rows; backfill-sync reads at most {MAX_LISTING_ROWS}")
+    return math.ceil(count / page_size) + EXTRA_PAGES
+
+
+def _read_rows(rows: list[Any], key: str, offset: int, read: Callable[[Any], T]) -> list[T]:
+    found: list[T] = []
+    for index, row in enumerate(rows):
+        try:
+            found.append(read(row))
+        except WireError as exc:
+            raise WireError(f"{key}[{offset + index}]: {exc}") from None
+    return found
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether JSON nests deeper than MAX_JSON_DEPTH, found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP date: fall back to our own backoff
+    return None if seconds is None or math.isnan(seconds) else seconds
 
 
 def _describe(exc: httpx.HTTPError) -> str:
@@ -267,11 +544,22 @@ def _describe(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _auth_hint(error_type: str | None) -> str:
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+def _auth_hint(error_type: str | None, detail: str) -> str:
+    said = f" (Mage: {detail})" if detail else ""
     if error_type == "invalid_api_key":
-        return "Mage refused the API key: check --api-key / MAGE_API_KEY"
+        return f"check MAGE_API_KEY (--api-key): Mage refused the API key{said}"
     if error_type == "expired_oauth_token":
-        return "Mage says the token has expired: pass a new --token or log in with --email/--password"
+        return (
+            "set a new MAGE_TOKEN (--token), or log in with MAGE_EMAIL and MAGE_PASSWORD "
+            f"(--email/--password): Mage says the token has expired{said}"
+        )
     if error_type == "invalid_oauth_token":
-        return "Mage refused the token: check --token / MAGE_TOKEN, or log in with --email/--password"
-    return "Mage refused the credentials: check --api-key, --token or --email/--password"
+        return (
+            "check MAGE_TOKEN (--token), or log in with MAGE_EMAIL and MAGE_PASSWORD "
+            f"(--email/--password): Mage refused the token{said}"
+        )
+    return f"check MAGE_API_KEY, MAGE_TOKEN or MAGE_EMAIL/MAGE_PASSWORD: Mage refused the credentials{said}"

@@ -18,6 +18,10 @@ _DATETIME_KEYS = ("start_datetime", "end_datetime")
 _MISSING_PIPELINE_RE = re.compile(r"Pipeline (?P<uuid>.+) does not exist\.")
 
 
+class WireError(ValueError):
+    """Mage's answer does not have the shape its API gives; the session names the request it answered."""
+
+
 def fields_to_wire(fields: BackfillFields) -> JsonObject:
     """The `backfill` object of a POST/PUT: only the fields that are set; datetimes as UTC strings."""
     wire: JsonObject = {}
@@ -29,42 +33,83 @@ def fields_to_wire(fields: BackfillFields) -> JsonObject:
     return wire
 
 
-def backfill_from_wire(obj: JsonObject) -> LiveBackfill:
-    """Read one backfill as Mage sends it, keeping junk values as they are (Mage validates nothing)."""
+def backfill_from_wire(obj: Any) -> LiveBackfill:
+    """Read one backfill as Mage sends it, keeping junk values as they are (Mage validates nothing).
+
+    Only what nothing could work without is checked (an object with an integer id, datetimes that exist
+    in UTC); WireError says what is wrong.
+    """
+    row = _row(obj)
     return LiveBackfill(
-        id=int(obj["id"]),
-        pipeline_uuid=_text(obj.get("pipeline_uuid")),
-        name=_text(obj.get("name")),
-        start_datetime=_datetime(obj.get("start_datetime")),
-        end_datetime=_datetime(obj.get("end_datetime")),
-        interval_type=_interval_type(obj.get("interval_type")),
-        interval_units=obj.get("interval_units"),
-        variables=_object(obj.get("variables")),
-        settings=_object(obj.get("settings")),
-        status=_text(obj.get("status")),
-        block_uuid=_text(obj.get("block_uuid")),
-        created_at=_datetime(obj.get("created_at")),
-        started_at=_datetime(obj.get("started_at")),
-        completed_at=_datetime(obj.get("completed_at")),
-        total_run_count=_int_or_none(obj.get("total_run_count")),
-        run_status_counts=_counts(obj.get("run_status_counts")),
-        pipeline_schedule_id=_int_or_none(obj.get("pipeline_schedule_id")),
-        raw=dict(obj),
+        id=_id(row),
+        pipeline_uuid=_text(row.get("pipeline_uuid")),
+        name=_text(row.get("name")),
+        start_datetime=_datetime(row, "start_datetime"),
+        end_datetime=_datetime(row, "end_datetime"),
+        interval_type=_interval_type(row.get("interval_type")),
+        interval_units=row.get("interval_units"),
+        variables=_object(row.get("variables")),
+        settings=_object(row.get("settings")),
+        status=_text(row.get("status")),
+        block_uuid=_text(row.get("block_uuid")),
+        created_at=_datetime(row, "created_at"),
+        started_at=_datetime(row, "started_at"),
+        completed_at=_datetime(row, "completed_at"),
+        total_run_count=_int_or_none(row.get("total_run_count")),
+        run_status_counts=_counts(row.get("run_status_counts")),
+        pipeline_schedule_id=_int_or_none(row.get("pipeline_schedule_id")),
+        raw=dict(row),
     )
 
 
-def run_from_wire(obj: JsonObject) -> Run:
+def run_from_wire(obj: Any) -> Run:
     """A pipeline run from a full or a slim (`with_basic_details`) listing."""
+    row = _row(obj)
     return Run(
-        id=int(obj["id"]),
-        execution_date=_datetime(obj.get("execution_date")),
-        status=_text(obj.get("status")) or "",
-        updated_at=_datetime(obj.get("updated_at")),
+        id=_id(row),
+        execution_date=_datetime(row, "execution_date"),
+        status=_text(row.get("status")) or "",
+        updated_at=_datetime(row, "updated_at"),
     )
 
 
-def trigger_from_wire(obj: JsonObject) -> Trigger:
-    return Trigger(id=int(obj["id"]), status=_text(obj.get("status")))
+def trigger_from_wire(obj: Any) -> Trigger:
+    row = _row(obj)
+    return Trigger(id=_id(row), status=_text(row.get("status")))
+
+
+def pipeline_uuid_from_wire(obj: Any) -> str | None:
+    """A pipeline's uuid from a pipelines listing; None for one without a usable uuid."""
+    return _text(_row(obj).get("uuid"))
+
+
+def member(answer: JsonObject, key: str) -> JsonObject:
+    """The one object an answer carries under `key` (`{"backfill": {...}, "metadata": null}`)."""
+    found = answer.get(key)
+    if not isinstance(found, dict):
+        raise WireError(f"{key} is {describe_value(found)}, not an object")
+    return found
+
+
+def listing_count(page: JsonObject) -> int:
+    """`metadata.count` of a listing page: how many rows the whole listing holds."""
+    metadata = page.get("metadata")
+    if not isinstance(metadata, dict):
+        raise WireError(f"metadata is {describe_value(metadata)}, not an object")
+    count = metadata.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise WireError(f"metadata.count is {describe_value(count)}, not a number of rows")
+    return count
+
+
+def describe_value(value: Any) -> str:
+    """A wrong value named for a message: its type, and its text when short."""
+    if value is None:
+        return "missing or null"
+    if isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'list'}"
+    shown = repr(value)
+    return f"{type(value).__name__} {shown if len(shown) <= 60 else shown[:57] + '...'}"
 
 
 def run_counts_of(backfill: LiveBackfill) -> RunCounts | None:
@@ -133,13 +178,29 @@ def _interval_type(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
-def _datetime(value: Any) -> datetime | None:
+def _row(value: Any) -> JsonObject:
+    if not isinstance(value, dict):
+        raise WireError(f"a row is {describe_value(value)}, not an object")
+    return value
+
+
+def _id(row: JsonObject) -> int:
+    value = row.get("id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WireError(f"id is {describe_value(value)}, not an integer")
+    return value
+
+
+def _datetime(row: JsonObject, key: str) -> datetime | None:
+    value = row.get(key)
     if not isinstance(value, str) or not value:
         return None
     try:
         return parse_mage_datetime(value)
     except ValueError:
-        return None
+        return None  # junk Mage stored is kept as unknown, like other junk
+    except OverflowError:
+        raise WireError(f"{key} {value!r} lies outside the years 1 to 9999 once converted to UTC") from None
 
 
 def _object(value: Any) -> JsonObject | None:

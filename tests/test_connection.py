@@ -27,12 +27,19 @@ def test_values_are_trimmed_and_the_slash_dropped():
         pytest.param("127.0.0.1:6789", "must look like http://host:6789", id="no-scheme"),
         pytest.param("ftp://mage", "must look like http://host:6789", id="other-scheme"),
         pytest.param("http://bob:hunter2@mage:6789", "must not contain credentials", id="userinfo"),
+        pytest.param("ftp://bob:hunter2@mage", "got 'ftp://\\*\\*\\*@mage'", id="other-scheme-with-password"),
+        pytest.param("ftp://bob:hun/ter2@mage", "got 'ftp://\\*\\*\\*@mage'", id="password-with-a-slash"),
+        pytest.param("bob:hunter2@mage:6789", "got '\\*\\*\\*@mage:6789'", id="no-scheme-with-password"),
+        pytest.param("http://[::1:6789", "must look like http://host:6789", id="unclosed-ipv6"),
+        pytest.param("http://mage:99999999", "must look like http://host:6789", id="port-out-of-range"),
+        pytest.param("http://mage\x1b[2J", r"got 'http://mage\\x1b\[2J'", id="control-characters-escaped"),
     ],
 )
 def test_bad_urls_are_usage_errors(url, message):
     with pytest.raises(UsageError, match=message) as caught:
         build_connection(url, "key", None, None, None)
     assert "hunter2" not in str(caught.value)
+    assert "hun/ter2" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

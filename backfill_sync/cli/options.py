@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from backfill_sync.connection import build_connection
 from backfill_sync.errors import UsageError
-from backfill_sync.models import DEFAULT_MAGE_URL, MAGE_PUBLIC_API_KEY
+from backfill_sync.models import DEFAULT_MAGE_URL, DEFAULT_REQUEST_TIMEOUT, MAGE_PUBLIC_API_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,7 +30,7 @@ def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 def _pass_connection(func: F) -> F:
-    """Turn the five connection options into one checked `connection: MageConnection` argument."""
+    """Turn the connection options into one checked `connection: MageConnection` argument."""
 
     @functools.wraps(func)
     def wrapper(
@@ -40,13 +40,15 @@ def _pass_connection(func: F) -> F:
         token: str | None,
         email: str | None,
         password: str | None,
+        request_timeout: float,
         **kw: Any,
     ) -> Any:
         from_default = click.get_current_context().get_parameter_source("url") == ParameterSource.DEFAULT
         if os.environ.get("MAGE_URL") == "" and from_default:
             # click treats an empty variable as unset; in CI that is a missing secret, not "use localhost".
             raise UsageError("MAGE_URL is set but empty (a missing CI secret?); set it, or unset it")
-        return func(*args, connection=build_connection(url, api_key, token, email, password), **kw)
+        connection = build_connection(url, api_key, token, email, password, request_timeout=request_timeout)
+        return func(*args, connection=connection, **kw)
 
     return cast(F, wrapper)
 
@@ -83,6 +85,17 @@ mage_connection_options = _compose(
         envvar="MAGE_PASSWORD",
         default=None,
         help="Password for --email [env MAGE_PASSWORD].",
+    ),
+    click.option(
+        "--request-timeout",
+        envvar="MAGE_REQUEST_TIMEOUT",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_REQUEST_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Give up on one request to Mage when its answer has not fully arrived after this many "
+        "seconds (it is retried a few times; once Mage has answered nothing for three of these, the "
+        "command stops) [env MAGE_REQUEST_TIMEOUT].",
     ),
     _pass_connection,
 )

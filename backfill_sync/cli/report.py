@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from backfill_sync.safe_text import json_safe, printable, printable_lines
+
 if TYPE_CHECKING:  # models is slow to import, and --help and --version never report a violation
     from backfill_sync.models import Violation
     from backfill_sync.problems import Problem
@@ -28,12 +30,13 @@ def violations_json(violations: Sequence[Violation]) -> str:
         {"file": v.file, "line": v.line, "col": v.col, "path": v.path, "message": v.message}
         for v in violations
     ]
-    return json.dumps(rows, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(rows, indent=2, ensure_ascii=False))
 
 
 def github_annotation(item: Violation | Problem) -> str:
     """`::error file=…,line=…,col=…::message` (or `::warning`), escaped as GitHub's workflow commands
-    require; a problem without a line is annotated on its file, one without a file on the run."""
+    require; a problem without a line is annotated on its file, one without a file on the run. Text
+    from Mage or from manifests is made printable first, so it cannot start a command of its own."""
     from backfill_sync.problems import Problem, violation_problems  # only once there is something to say
 
     problem = item if isinstance(item, Problem) else violation_problems([item])[0]
@@ -48,7 +51,7 @@ def github_annotation(item: Violation | Problem) -> str:
         if value is not None
     ]
     head = f"::{problem.severity}" + (f" {','.join(properties)}" if properties else "")
-    return f"{head}::{_escape_data(problem.message)}"
+    return f"{head}::{_escape_data(printable_lines(problem.message))}"
 
 
 def _escape_data(text: str) -> str:
@@ -56,7 +59,7 @@ def _escape_data(text: str) -> str:
 
 
 def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    return _escape_data(printable(text)).replace(":", "%3A").replace(",", "%2C")
 
 
 def echo_annotations(items: Sequence[Violation | Problem], *, err: bool = False) -> None:
@@ -71,7 +74,7 @@ def annotate(level: str, file: str | None, line: int | None, message: str) -> st
     where = ""
     if file is not None:
         where = f" file={_escape_property(file)}" + (f",line={line}" if line is not None else "")
-    return f"::{level}{where}::{_escape_data(message)}"
+    return f"::{level}{where}::{_escape_data(printable_lines(message))}"
 
 
 def append_step_summary(build: Callable[[int], str], what: str) -> None:

@@ -29,6 +29,7 @@ from backfill_sync.render.status import (
     render_status_text,
     status_to_dict,
 )
+from backfill_sync.safe_text import json_safe
 from backfill_sync.status import BackfillStatus, find_backfills
 from backfill_sync.waiting import Target, WaitResult, wait_for
 
@@ -141,7 +142,7 @@ def report_wait(
     report = result.report
     if output_format == "json":
         if echo_json:
-            click.echo(json.dumps(wait_document(result, timeout), indent=2, ensure_ascii=False))
+            click.echo(json_safe(json.dumps(wait_document(result, timeout), indent=2, ensure_ascii=False)))
     elif output_format == "markdown":
         click.echo(render_status_markdown(report, title="backfill-sync wait"), nl=False)
     else:

@@ -24,6 +24,7 @@ from backfill_sync.render.text import (
     has_anything_item,
     label,
 )
+from backfill_sync.safe_text import printable
 
 MARKDOWN_MARKER = "<!-- backfill-sync:plan -->"
 GITHUB_COMMENT_LIMIT = 65536
@@ -189,8 +190,8 @@ def _item_diff(item: PlanItem) -> list[str]:
             lines.extend(_change_diff(change, action.kind) for change in item.changes)
     if item.progress is not None:
         lines.append(f"      runs now: {describe_progress(item.progress)}")
-    lines.extend(f"{WARNING_SYMBOL}     warning: {warning}" for warning in item.warnings)
-    lines.extend(f"      note: {note}" for note in item.notes)
+    lines.extend(f"{WARNING_SYMBOL}     warning: {printable(warning)}" for warning in item.warnings)
+    lines.extend(f"      note: {printable(note)}" for note in item.notes)
     return lines
 
 
@@ -199,13 +200,14 @@ def _change_diff(change: FieldChange, kind: ActionKind) -> str:
     if kind == "create":
         return added
     removed = f"-     {change.field}: {format_value(change.before)}"
-    details = [f"          {detail}" for detail in change.details]
+    details = [f"          {printable(detail)}" for detail in change.details]
     return "\n".join([removed, added, *details])
 
 
 def escape_markdown(text: str) -> str:
-    """Backslash-escape Markdown's special characters, so names render as written."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """Backslash-escape Markdown's special characters, so names render as written; controls and
+    invisible characters are shown as escapes (a newline would end a table row, or a log line)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", printable(text))
 
 
 def _fence_for(body: str) -> str:

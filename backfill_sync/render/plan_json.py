@@ -11,12 +11,13 @@ from backfill_sync.datetimes import format_iso
 from backfill_sync.models import DesiredBackfill, JsonObject, LiveBackfill, PipelinePlan, Plan, PlanItem
 from backfill_sync.render.summary import PlanSummary, summarize_plan
 from backfill_sync.runs import Progress
+from backfill_sync.safe_text import json_safe
 
 PLAN_FORMAT_VERSION = 2
 
 
 def render_plan_json(plan: Plan) -> str:
-    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False)) + "\n"
 
 
 def plan_to_dict(plan: Plan) -> JsonObject:
@@ -34,7 +35,7 @@ def plan_digest(document: JsonObject) -> str:
     """sha256 of the document's canonical JSON, its own `digest` key left out."""
     content = {key: value for key, value in document.items() if key != "digest"}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _plan_document(plan: Plan) -> JsonObject:

@@ -6,6 +6,7 @@ import json
 
 from backfill_sync.models import ApplyResult, ItemResult, JsonObject, Outcome
 from backfill_sync.render.summary import Paint, painter
+from backfill_sync.safe_text import printable
 
 APPLY_FORMAT_VERSION = 1
 APPLY_OUTCOMES: tuple[Outcome, ...] = ("done", "unchanged", "failed", "stale", "blocked", "skipped")
@@ -68,4 +69,4 @@ def _apply_line(item: ItemResult, paint: Paint) -> str:
     ident = f" (id {item.live_id})" if item.live_id is not None else ""
     steps = f": {', '.join(item.steps)}" if item.steps else ""
     message = f" -- {item.message}" if item.message else ""
-    return f"{label} {item.pipeline_uuid}/{item.name}{ident}{steps}{message}"
+    return f"{label} " + printable(f"{item.pipeline_uuid}/{item.name}{ident}{steps}{message}")

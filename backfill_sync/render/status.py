@@ -13,6 +13,7 @@ from backfill_sync.render.plan_json import public_url
 from backfill_sync.render.summary import Paint, painter
 from backfill_sync.render.text import format_date
 from backfill_sync.runs import RUN_STATUSES, VERDICTS, Progress, date_ranges
+from backfill_sync.safe_text import json_safe, printable
 from backfill_sync.status import BackfillStatus, StatusReport
 
 STATUS_FORMAT_VERSION = 1
@@ -57,9 +58,9 @@ def status_line(backfill: BackfillStatus, paint: Paint, *, bar: bool = False) ->
 
 
 def backfill_label(backfill: BackfillStatus) -> str:
-    name = backfill.live.name if backfill.live.name is not None else "(no name)"
+    name = printable(backfill.live.name) if backfill.live.name is not None else "(no name)"
     managed = "" if backfill.desired is not None else ", unmanaged"
-    return f"{backfill.pipeline_uuid}/{name} (id {backfill.live.id}{managed})"
+    return f"{printable(backfill.pipeline_uuid)}/{name} (id {backfill.live.id}{managed})"
 
 
 def describe_counts(progress: Progress) -> str:
@@ -127,7 +128,7 @@ def _failed_count(backfill: BackfillStatus) -> int:
 
 
 def render_status_json(report: StatusReport, **extra: object) -> str:
-    return json.dumps(status_to_dict(report, **extra), indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(status_to_dict(report, **extra), indent=2, ensure_ascii=False)) + "\n"
 
 
 def status_to_dict(report: StatusReport, **extra: object) -> JsonObject:

@@ -24,6 +24,7 @@ from backfill_sync.render.summary import (
     summarize_plan,
 )
 from backfill_sync.runs import Progress, verdict
+from backfill_sync.safe_text import printable
 
 
 def render_plan_text(plan: Plan, *, color: bool) -> str:
@@ -40,7 +41,7 @@ def render_pipeline_text(pipeline: PipelinePlan, paint: Paint) -> str:
     blocks = [_item_text(item, paint) for item in pipeline.items if has_anything_item(item)]
     if pipeline.unmanaged:
         blocks.append(_unmanaged_text(pipeline.unmanaged, paint))
-    header = paint(f"Pipeline {pipeline.pipeline_uuid}", "bold")
+    header = paint(f"Pipeline {printable(pipeline.pipeline_uuid)}", "bold")
     return header + "\n" + "\n\n".join(blocks)
 
 
@@ -54,8 +55,10 @@ def _item_text(item: PlanItem, paint: Paint) -> str:
             lines.extend(_change_text(change, action.kind, paint) for change in item.changes)
     if item.progress is not None:
         lines.append(paint(f"      runs now: {describe_progress(item.progress)}", "dim"))
-    lines.extend(paint(f"      {WARNING_SYMBOL} warning: {warning}", "yellow") for warning in item.warnings)
-    lines.extend(paint(f"      note: {note}", "dim") for note in item.notes)
+    lines.extend(
+        paint(f"      {WARNING_SYMBOL} warning: {printable(warning)}", "yellow") for warning in item.warnings
+    )
+    lines.extend(paint(f"      note: {printable(note)}", "dim") for note in item.notes)
     return "\n".join(lines)
 
 
@@ -115,7 +118,7 @@ def _change_text(change: FieldChange, kind: ActionKind, paint: Paint) -> str:
     else:
         values = f"{format_value(change.before)} -> {format_value(change.after)}"
         line = paint("~", "yellow") + f" {change.field}: {values}"
-    details = "".join(f"\n          {detail}" for detail in change.details)
+    details = "".join(f"\n          {printable(detail)}" for detail in change.details)
     return f"      {line}{details}"
 
 
@@ -150,8 +153,9 @@ def format_date(value: datetime) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A field value as JSON: strings quoted, objects inline."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+    """A field value as JSON: strings quoted, objects inline; controls and invisible characters escaped
+    (names and values come from Mage: they must not repaint a terminal or run a CI log command)."""
+    return printable(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def label(item: PlanItem) -> str:
@@ -162,11 +166,11 @@ def label(item: PlanItem) -> str:
     if status is None:
         return f"{format_value(item.name)} (id {item.live.id})"
     state = verdict(status, item.progress) if item.progress is not None else status
-    return f"{format_value(item.name)} (id {item.live.id}, {state.replace('_', ' ')})"
+    return f"{format_value(item.name)} (id {item.live.id}, {printable(state.replace('_', ' '))})"
 
 
 def describe_unmanaged(backfill: LiveBackfill) -> str:
-    status = "never started" if backfill.status is None else backfill.status
+    status = "never started" if backfill.status is None else printable(backfill.status)
     return f"id {backfill.id} {format_value(backfill.name)} ({status})"
 
 

@@ -49,13 +49,38 @@ def test_a_jwt_given_as_token_is_reduced_to_its_raw_claim(mage_server: MageServe
         pytest.param({"api_key": BAD_KEY}, "refused the API key", id="wrong-api-key"),
         pytest.param({"token": BAD_TOKEN}, "refused the token", id="bad-token"),
         pytest.param({"password": BAD_PASSWORD}, "wrong email or password", id="wrong-password"),
-        pytest.param({"email": None, "password": None}, "token missing", id="no-token"),
+        pytest.param({"email": None, "password": None}, "no user credentials: set MAGE_TOKEN", id="no-token"),
     ],
 )
 def test_refusals_are_auth_errors_that_say_what_to_fix(mage_server: MageServer, overrides, expected):
     error = failure_of(mage_server.connection("owner", **overrides), mage_server.pipeline_uuid)
     assert isinstance(error, AuthError)
     assert expected in str(error)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fix"),
+    [
+        pytest.param({"api_key": BAD_KEY}, "check MAGE_API_KEY (--api-key): ", id="wrong-api-key"),
+        pytest.param({"token": BAD_TOKEN}, "check MAGE_TOKEN (--token), or log in with ", id="bad-token"),
+        pytest.param(
+            {"password": BAD_PASSWORD},
+            "check MAGE_EMAIL and MAGE_PASSWORD (--email/--password): ",
+            id="wrong-password",
+        ),
+        pytest.param(
+            {"email": None, "password": None},
+            "no user credentials: set MAGE_TOKEN (--token), or MAGE_EMAIL and MAGE_PASSWORD",
+            id="no-token",
+        ),
+        pytest.param(
+            {"password": None}, "set both MAGE_EMAIL and MAGE_PASSWORD", id="email-without-password"
+        ),
+    ],
+)
+def test_a_refusal_says_first_what_to_set_then_what_mage_said(mage_server: MageServer, overrides, fix: str):
+    error = failure_of(mage_server.connection("owner", **overrides), mage_server.pipeline_uuid)
+    assert str(error).startswith(fix)
 
 
 def test_a_url_that_is_not_mage_is_not_reported_as_a_wrong_password(mage_server: MageServer):

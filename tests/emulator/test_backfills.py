@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.emulator.conftest import OTHER_PIPELINE, PIPELINE
+from tests.emulator_http import Api
 
 KEYS = [
     "block_uuid",
@@ -115,6 +118,45 @@ def test_create_without_payload_makes_an_all_null_row(owner, body):
         "updated_at",
         "id",
     ]
+
+
+def post_cut_short(api: Api, content_length: str, body: bytes) -> bytes:
+    """A create whose headers announce `content_length` bytes, then `body`, then a half-close; what
+    came back before the server closed the connection."""
+    parts = urlsplit(api.url)
+    head = [f"POST {CREATE} HTTP/1.1", f"Host: {parts.netloc}", "Content-Type: application/json"]
+    head += [f"{name}: {value}" for name, value in api.headers().items()]
+    head += [f"Content-Length: {content_length}", "", ""]
+    with socket.create_connection((parts.hostname, parts.port), timeout=15) as connection:
+        connection.sendall("\r\n".join(head).encode() + body)
+        connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "body", [pytest.param(b"", id="no-body"), pytest.param(b'{"backfill": {"name"', id="part-of-a-body")]
+)
+def test_a_create_whose_body_never_arrives_does_nothing_and_is_not_answered(owner, body: bytes):
+    # Measured on mage-ai 0.9.80 (tornado): no answer, no backfill; left open, the request just waits.
+    before = count(owner)
+    assert post_cut_short(owner, "50", body) == b""
+    assert count(owner) == before
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400(owner):
+    before = count(owner)
+    assert post_cut_short(owner, "fifty", b"{}").startswith(b"HTTP/1.1 400 ")
+    assert count(owner) == before
+
+
+def test_an_empty_body_of_length_zero_creates_a_nameless_backfill_as_mage_does(owner):
+    # Measured on mage-ai 0.9.80: `Content-Length: 0` is a whole (empty) body, read as `{}`.
+    created = owner("POST", CREATE, raw=b"").body["backfill"]
+    assert created["name"] is None
+    assert created["pipeline_uuid"] == PIPELINE
 
 
 @pytest.mark.parametrize(
