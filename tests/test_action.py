@@ -28,7 +28,14 @@ from tests.examples import (
     examples_emulator,
 )
 from tests.github_action import ACTION, Runner, holds, run_job
-from tests.test_ci_files import BIN, GITHUB_WORKFLOW, check_jsonschema, clean_environment
+from tests.test_ci_files import (
+    BIN,
+    GITHUB_WAIT,
+    GITHUB_WORKFLOW,
+    check_jsonschema,
+    clean_environment,
+    finish_every_run,
+)
 
 COMMENT_SCRIPT = ROOT / "scripts" / "github-action" / "comment.py"
 HEAD_SHA = "89abcdef0123456789abcdef0123456789abcdef"
@@ -69,6 +76,7 @@ def test_the_step_with_mage_credentials_never_gets_the_github_token():
         pytest.param("validate", {"Install backfill-sync", "run"}, id="validate"),
         pytest.param("plan", {"Install backfill-sync", "run", "Upload the plan"}, id="plan"),
         pytest.param("apply", {"Install backfill-sync", "Download the plan", "run"}, id="apply"),
+        pytest.param("wait", {"Install backfill-sync", "run"}, id="wait"),
         pytest.param("comment", {"Download the plan", "comment"}, id="comment"),
     ],
 )
@@ -261,6 +269,14 @@ def test_the_workflow_runs_a_pull_request_then_its_merge_through_the_action(tmp_
         assert "Apply complete" in logs(apply)
         code, again = job("plan", "main")
         assert code == 0 and again.outputs == {"steps.plan.outputs.changes": "false"}, logs(again)
+
+        # Then the wait workflow, read-only, once the runs the apply started are done.
+        finish_every_run(mage_url)
+        (wait_job,) = load_yaml(GITHUB_WAIT)["jobs"].values()
+        waiter = make_runner(tmp_path, {**base, **job_environment(wait_job, settings)}, "main")
+        code = run_job(waiter, wait_job, {"inputs.timeout || '2h'": "2h"})
+        assert code == 0, logs(waiter)
+        assert "Every date of the started backfills completed." in logs(waiter)
 
 
 def test_the_comment_job_holds_no_mage_credentials_and_the_action_checks(tmp_path):

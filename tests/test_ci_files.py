@@ -18,9 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from backfill_sync.cli import cli
+from backfill_sync.client import MageClient
+from backfill_sync.models import MageConnection
 from backfill_sync.render import MARKDOWN_MARKER
 from tests.ci_commands import (
     Command,
@@ -32,6 +35,7 @@ from tests.ci_commands import (
     secrets_referenced,
     strings_in,
 )
+from tests.contract.servers import call_json
 from tests.examples import (
     EXAMPLE_CI,
     OWNER_EMAIL,
@@ -48,6 +52,7 @@ from tests.test_codequality import check_gitlab_report
 GITHUB_WORKFLOW = EXAMPLE_CI / "github-actions.yml"
 GITLAB_PIPELINE = EXAMPLE_CI / "gitlab-ci.yml"
 GITHUB_DRIFT = EXAMPLE_CI / "github-drift.yml"
+GITHUB_WAIT = EXAMPLE_CI / "github-wait.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 COMMENT_SCRIPT = ROOT / "scripts" / "github-action" / "comment.py"
 ACTION_SCRIPTS = sorted((ROOT / "scripts" / "github-action").glob("*.sh"))
@@ -76,6 +81,7 @@ def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str
         pytest.param("vendor.github-workflows", GITHUB_WORKFLOW, id="github-actions"),
         pytest.param("vendor.gitlab-ci", GITLAB_PIPELINE, id="gitlab-ci"),
         pytest.param("vendor.github-workflows", GITHUB_DRIFT, id="github-drift"),
+        pytest.param("vendor.github-workflows", GITHUB_WAIT, id="github-wait"),
     ],
 )
 def test_the_files_match_their_platforms_schema(schema: str, path: Path):
@@ -115,6 +121,28 @@ def test_github_workflow_is_locked_down():
         assert MARKDOWN_MARKER in path.read_text(encoding="utf-8"), (
             "the comment is found by the plan's marker"
         )
+
+
+def test_the_wait_is_read_only_and_holds_no_lock_apply_needs():
+    """A two-hour wait must not hold up the next plan or apply: no concurrency group or resource_group,
+    and only the read-only (plan) credentials."""
+    workflow = load_yaml(GITHUB_WAIT)
+    assert "concurrency" not in workflow and workflow["permissions"] == {"contents": "read"}
+    (job,) = workflow["jobs"].values()
+    assert "concurrency" not in job
+    secrets = set(re.findall(r"secrets\.(\w+)", GITHUB_WAIT.read_text(encoding="utf-8")))
+    assert secrets <= PLAN_SECRETS
+    (step,) = [step for step in job["steps"] if step.get("uses", "").startswith(ACTION_USES)]
+    assert step["with"]["command"] == "wait"
+    # YAML 1.1 (PyYAML) reads the key `on` as true.
+    assert workflow[True]["workflow_run"]["workflows"] == [load_yaml(GITHUB_WORKFLOW)["name"]]
+    gitlab_wait = load_yaml(GITLAB_PIPELINE)["wait"]
+    assert "resource_group" not in gitlab_wait and gitlab_wait["needs"] == ["apply"]
+    assert set(re.findall(r"\$(\w+)", str(gitlab_wait["variables"]))) <= {
+        "MAGE_PLAN_TOKEN",
+        "MAGE_PLAN_EMAIL",
+        "MAGE_PLAN_PASSWORD",
+    }
 
 
 # -- who holds which credential, and when the writing job runs (read off the files) --------------------
@@ -419,6 +447,9 @@ class Scenario:
         return EXIT_OK
 
     def run(self, command: Command, job_env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        if command.subcommand == "wait":
+            # The examples' emulator runs nothing by itself: let every run of the applied plan complete.
+            finish_every_run({**self.env, **job_env}["MAGE_URL"])
         ran = run_program("backfill-sync", list(command.args), cwd=self.workdir, env={**self.env, **job_env})
         expected = self.expected_exit(command)
         assert ran.returncode == expected, f"{command.args}: exit {ran.returncode}\n{ran.stdout}{ran.stderr}"
@@ -427,6 +458,13 @@ class Scenario:
         if command.subcommand == "apply":
             self.applied = True
         return ran
+
+
+def finish_every_run(url: str) -> None:
+    connection = MageConnection(url=url, email=OWNER_EMAIL, password=OWNER_PASSWORD)
+    with MageClient(connection) as api:
+        for backfill in api.list_backfills():
+            call_json("POST", f"{url}/_emulator/runs/complete", {"backfill_id": backfill.id})
 
 
 @pytest.fixture
@@ -475,8 +513,14 @@ def github_values(workflow: Mapping[str, Any], *, allow_restart: bool = False) -
 def gitlab_commands_by_job() -> list[tuple[str, Mapping[str, Any], list[Command]]]:
     pipeline = load_yaml(GITLAB_PIPELINE)
     plain = {name: value for name, value in pipeline["variables"].items() if isinstance(value, str)}
+
+    def own(job: Mapping[str, Any]) -> dict[str, str]:
+        """A job's literal variables (those not taken from the project's CI/CD variables)."""
+        found = job.get("variables", {})
+        return {name: value for name, value in found.items() if isinstance(value, str) and "$" not in value}
+
     return [
-        (name, job, extract_commands(gitlab_scripts({name: job}), {**plain, **SHELL_DEFAULTS}))
+        (name, job, extract_commands(gitlab_scripts({name: job}), {**plain, **own(job), **SHELL_DEFAULTS}))
         for name, job in pipeline.items()
         if isinstance(job, Mapping) and "script" in job
     ]
@@ -497,7 +541,7 @@ def test_gitlab_commands_run_as_a_merge_request_then_its_merge(mage_url, workdir
         for command in commands
         if command.subcommand != "fmt" and name != "drift"  # the drift check: tests/test_drift.py
     ]
-    assert [command.subcommand for command, _ in steps] == ["validate", "plan", "apply", "plan"]
+    assert [command.subcommand for command, _ in steps] == ["validate", "plan", "apply", "plan", "wait"]
     scenario = Scenario(workdir, {})
     for command, env in steps:
         scenario.run(command, env)
@@ -530,7 +574,7 @@ def test_every_ci_command_is_one_the_cli_knows():
     used = {command.subcommand for command in [*github, *gitlab]} | set(hooks)
     assert {"validate", "plan", "apply", "fmt"} <= used
     # fmt is checked by test_fmt_commands_in_ci_files (it comes with issue 5, part 2).
-    assert used - {"fmt"} <= set(cli.commands)
+    assert used - {"fmt"} <= set(cli.list_commands(click.Context(cli)))
 
 
 def fmt_commands() -> list[Any]:

@@ -39,8 +39,13 @@ case "${BFS_COMMAND}" in
     # Then nothing may be left to do.
     backfill-sync plan --detailed-exitcode "${paths[@]}"
     ;;
+  wait)
+    needs_mage
+    # Read-only: waits until the started backfills are finished; fails naming the dates that failed.
+    backfill-sync wait --timeout "${BFS_TIMEOUT:-2h}" "${extra[@]}" "${paths[@]}"
+    ;;
   *)
-    echo "::error::unknown command '${BFS_COMMAND}': use validate, fmt, plan, apply or comment"
+    echo "::error::unknown command '${BFS_COMMAND}': use validate, fmt, plan, apply, wait or comment"
     exit 1
     ;;
 esac
