@@ -16,6 +16,7 @@ from backfill_sync.apply_runs import DATED_KINDS, RunWriter, carry_out_dates, st
 from backfill_sync.compare import desired_fields, diff_fields, live_fields
 from backfill_sync.errors import BackfillSyncError, StalePlanError, StartRefused
 from backfill_sync.live import RunLister, read_run_lists
+from backfill_sync.matching import LiveIndex, find_match
 from backfill_sync.models import (
     Action,
     ApplyResult,
@@ -30,7 +31,8 @@ from backfill_sync.models import (
     status_class,
     target_class,
 )
-from backfill_sync.plan import UNFINISHED_RUN_STATUSES, LiveIndex, RunNeed, find_match, plan_item
+from backfill_sync.plan import UNFINISHED_RUN_STATUSES, plan_item
+from backfill_sync.plan_runs import RunNeed
 from backfill_sync.render.text import format_date
 from backfill_sync.runs import Run
 from backfill_sync.schedule import count_runs

@@ -8,7 +8,8 @@ from typing import Protocol
 
 from backfill_sync.errors import ApiError, PlanError, PlanProblem
 from backfill_sync.models import LiveBackfill, Manifest, RunCounts
-from backfill_sync.plan import UNFINISHED_RUN_STATUSES, RunNeed
+from backfill_sync.plan import UNFINISHED_RUN_STATUSES
+from backfill_sync.plan_runs import RunNeed
 from backfill_sync.runs import Run, latest_runs
 from backfill_sync.wire import is_unreadable_row
 

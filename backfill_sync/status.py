@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from backfill_sync.live import PipelineLister, check_pipelines_exist, list_pipeline
+from backfill_sync.matching import match_backfills
 from backfill_sync.models import DesiredBackfill, LiveBackfill, Manifest, Schedule
-from backfill_sync.plan import match_backfills
 from backfill_sync.runs import Progress, Run, Trigger, Verdict, verdict, window_progress, window_runs
 
 Outcome = Literal["completed", "running", "failed"]

@@ -18,7 +18,8 @@ from backfill_sync.models import (
     RunCounts,
     Schedule,
 )
-from backfill_sync.plan import compute_plan, with_progress
+from backfill_sync.plan import compute_plan
+from backfill_sync.plan_runs import with_progress
 from backfill_sync.runs import Run
 
 PIPELINE = "etl_daily"

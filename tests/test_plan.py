@@ -9,11 +9,8 @@ import pytest
 from backfill_sync.compare import fingerprint
 from backfill_sync.errors import PlanError, PlanProblem
 from backfill_sync.models import Action, DesiredBackfill, DesiredState, LiveBackfill, PlanItem, SourceLocation
-from backfill_sync.plan import (
-    RESTART_BLOCKED,
-    RUNS_STAY_NOTE,
-    WINDOW_NOT_MANAGED_WARNING,
-)
+from backfill_sync.plan import RESTART_BLOCKED, RUNS_STAY_NOTE
+from backfill_sync.plan_runs import WINDOW_NOT_MANAGED_WARNING
 from tests.factories import desired, live, manifest, name_only_absent, plan_of
 
 DAYS_IN_JANUARY = 31  # the factories' default window: 2024-01-01 .. 2024-01-31 daily
@@ -484,3 +481,15 @@ def test_a_plan_problem_without_a_line_names_its_file():
         "backfills/x.yaml: no such pipeline",
     )
     assert str(PlanProblem("bare")) == "bare"
+
+
+def test_a_twin_of_the_new_name_beside_a_backfill_found_by_its_previous_name():
+    # A rename whose create-twin appeared: the renamed backfill (id 1) stays, the twin (id 5) goes.
+    plan = plan_of(
+        manifest(desired("new", previous_names=["old"])),
+        live_backfills=[live(1, "old", status="completed"), live(5, "new")],
+    )
+    (item,) = plan.items()
+    assert item.live_id == 1
+    assert [(action.kind, action.ids) for action in item.actions] == [("delete_twins", (5,)), ("update", ())]
+    assert plan.pipelines[0].unmanaged == ()

@@ -8,7 +8,7 @@ import pytest
 
 from backfill_sync.errors import PlanError
 from backfill_sync.models import PlanItem
-from backfill_sync.plan import (
+from backfill_sync.plan_runs import (
     EDIT_AFTER_START_WARNING,
     GRID_MOVED_WARNING,
     VARIABLES_AFTER_START_WARNING,

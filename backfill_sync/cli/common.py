@@ -13,7 +13,8 @@ from backfill_sync.errors import UsageError
 from backfill_sync.live import read_live_state, read_run_lists
 from backfill_sync.manifests.loader import DEFAULT_MANIFEST_DIR, load_valid_manifests
 from backfill_sync.models import MageConnection, Manifest, Plan, RunCounts
-from backfill_sync.plan import compute_plan, progress_wanted, run_lists_wanted, with_progress
+from backfill_sync.plan import compute_plan
+from backfill_sync.plan_runs import progress_wanted, run_lists_wanted, with_progress
 from backfill_sync.planfile import load_plan
 
 
