@@ -8,7 +8,7 @@
 #   3. starts Mage on 127.0.0.1 at a free port (never 6789), authentication on (0.9.80's default),
 #      in its own session (setsid) so that the whole process group can be stopped;
 #   4. creates the pipeline bfs_conformance with a no-op block, bfs_flags whose block fails on dates
-#      flagged by a file in a folder of this run, and an Editor user, through the API;
+#      flagged by a file in a folder of this run, an Editor and a Viewer user, through the API;
 #   5. runs `pytest -m real_mage tests/contract` with the BFS_REAL_MAGE_* variables set;
 #   6. always stops the server's process group and removes the temporary directory (trap).
 #
@@ -26,6 +26,8 @@ PIPELINE=bfs_conformance
 FLAG_PIPELINE=bfs_flags
 EDITOR_EMAIL=bfs-editor@example.com
 EDITOR_PASSWORD=bfs-editor-password
+VIEWER_EMAIL=bfs-viewer@example.com
+VIEWER_PASSWORD=bfs-viewer-password
 NEEDED_KB=$((2 * 1024 * 1024))
 HEARTBEAT="${BFS_MAGE_INSTALL_HEARTBEAT:-30}"
 
@@ -158,13 +160,14 @@ URL="http://127.0.0.1:${PORT}"
 say "starting Mage ${MAGE_VERSION} on ${URL} (project in ${WORK})"
 start_mage
 wait_until_answering
-say "Mage answers; creating pipelines ${PIPELINE} and ${FLAG_PIPELINE} and the Editor user"
+say "Mage answers; creating pipelines ${PIPELINE} and ${FLAG_PIPELINE}, an Editor and a Viewer"
 FLAG_DIR="${WORK}/flags"
 mkdir -p "${FLAG_DIR}"
 "${VENV}/bin/python" scripts/real_mage_setup.py "${URL}" "${PIPELINE}" "${EDITOR_EMAIL}" "${EDITOR_PASSWORD}" \
-  "${FLAG_PIPELINE}" "${FLAG_DIR}"
+  "${FLAG_PIPELINE}" "${FLAG_DIR}" "${VIEWER_EMAIL}" "${VIEWER_PASSWORD}"
 
 export BFS_REAL_MAGE_URL="${URL}" BFS_REAL_MAGE_PIPELINE="${PIPELINE}"
 export BFS_REAL_MAGE_FLAG_PIPELINE="${FLAG_PIPELINE}" BFS_REAL_MAGE_FLAG_DIR="${FLAG_DIR}"
 export BFS_REAL_MAGE_EDITOR_EMAIL="${EDITOR_EMAIL}" BFS_REAL_MAGE_EDITOR_PASSWORD="${EDITOR_PASSWORD}"
+export BFS_REAL_MAGE_VIEWER_EMAIL="${VIEWER_EMAIL}" BFS_REAL_MAGE_VIEWER_PASSWORD="${VIEWER_PASSWORD}"
 "${PYTEST}" -m real_mage tests/contract "$@"

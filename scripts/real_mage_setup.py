@@ -1,7 +1,8 @@
 """Prepare a fresh real Mage for the conformance suite: a pipeline with a no-op block, a pipeline whose
-block fails on chosen dates, and an Editor user.
+block fails on chosen dates, an Editor user and a Viewer user.
 
-Usage: real_mage_setup.py URL PIPELINE EDITOR_EMAIL EDITOR_PASSWORD [FLAG_PIPELINE FLAG_DIR]
+Usage: real_mage_setup.py URL PIPELINE EDITOR_EMAIL EDITOR_PASSWORD [FLAG_PIPELINE FLAG_DIR
+       [VIEWER_EMAIL VIEWER_PASSWORD]]
 (stdlib only; idempotent)
 
 The flag pipeline's block fails for a date `ds` while the file FLAG_DIR/<ds> exists, and appends one
@@ -80,17 +81,17 @@ def ensure_pipeline(
         sys.exit(f"could not add the block {block_name}: {answer['error'].get('exception')}")
 
 
-def ensure_editor(url: str, token: str, email: str, password: str) -> None:
+def ensure_user(url: str, token: str, email: str, password: str, role_name: str = "Editor") -> None:
     roles = call(url, "GET", "/api/roles?_limit=100", token=token).get("roles", [])
-    editor_ids = [role["id"] for role in roles if role.get("name") == "Editor"]
-    if not editor_ids:
-        sys.exit("Mage has no Editor role")
+    role_ids = [role["id"] for role in roles if role.get("name") == role_name]
+    if not role_ids:
+        sys.exit(f"Mage has no {role_name} role")
     user = {
         "email": email,
         "username": email.split("@")[0],
         "password": password,
         "password_confirmation": password,
-        "roles_new": editor_ids,
+        "roles_new": role_ids,
     }
     # Mage 0.9.80 answers 500 ('CachingQuery' ... 'from_self') yet creates the user: check by logging in.
     call(url, "POST", "/api/users", {"user": user}, token)
@@ -98,20 +99,22 @@ def ensure_editor(url: str, token: str, email: str, password: str) -> None:
         url, "POST", "/api/sessions", {"api_key": API_KEY, "session": {"email": email, "password": password}}
     )
     if "session" not in login:
-        sys.exit(f"the Editor user {email} cannot log in: {login.get('error')}")
+        sys.exit(f"the {role_name} user {email} cannot log in: {login.get('error')}")
 
 
 def main(url: str, pipeline: str, editor_email: str, editor_password: str, *flags: str) -> None:
     token = log_in(url)
     ensure_pipeline(url, token, pipeline)
     if flags:
-        flag_pipeline, flag_dir = flags
+        flag_pipeline, flag_dir = flags[:2]
         content = FLAG_BLOCK.format(flag_dir=flag_dir)
         ensure_pipeline(url, token, flag_pipeline, "bfs_flag_blk", content)
-    ensure_editor(url, token, editor_email, editor_password)
+    ensure_user(url, token, editor_email, editor_password)
+    if len(flags) == 4:
+        ensure_user(url, token, flags[2], flags[3], "Viewer")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (5, 7):
+    if len(sys.argv) not in (5, 7, 9):
         sys.exit(__doc__)
     main(*sys.argv[1:])

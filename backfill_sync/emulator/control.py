@@ -1,4 +1,5 @@
-"""The emulator's own `/_emulator/...` endpoints: faults, request log, run outcomes, executions, reset."""
+"""The emulator's own `/_emulator/...` endpoints: faults, request log, run outcomes, executions, seeding,
+reset."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from backfill_sync.emulator.apierrors import ServerError
+from backfill_sync.emulator.backfills import stored_fields
 from backfill_sync.emulator.faults import FaultBook, parse_fault
 from backfill_sync.emulator.runs import finish_runs
-from backfill_sync.emulator.state import Store
+from backfill_sync.emulator.state import PipelineRow, Store
 from backfill_sync.emulator.wire import Request, Response
 
 CONTROL_PREFIX = "/_emulator/"
@@ -55,6 +58,8 @@ def handle_control(request: Request, store: Store, faults: FaultBook, log: Reque
             return _set_outcomes(store, _json(request))
         if action == ("GET", "executions"):
             return _executions(store)
+        if action == ("POST", "seed"):
+            return _seed(store, _json(request))
         if action == ("POST", "reset"):
             store.clear_runs_and_backfills()
             faults.clear()
@@ -115,6 +120,32 @@ def _executions(store: Store) -> Response:
         for (pipeline, date), count in counted
     ]
     return Response(200, {"executions": rows})
+
+
+def _seed(store: Store, spec: Any) -> Response:
+    """`{"pipelines": [uuid, ...], "backfills": [{"pipeline_uuid": P, "status": S, ...fields}]}`: many
+    pipelines and backfills at once, as the API would store them (benchmarks need thousands; creating
+    them one request at a time would take longer than what they measure). A status is set as is, with
+    no runs."""
+    if not isinstance(spec, dict):
+        raise ValueError("a seed is a JSON object")
+    pipelines, backfills = spec.get("pipelines", []), spec.get("backfills", [])
+    if not isinstance(pipelines, list) or not all(isinstance(uuid, str) for uuid in pipelines):
+        raise ValueError("pipelines must be a list of pipeline uuids")
+    if not isinstance(backfills, list) or not all(isinstance(row, dict) for row in backfills):
+        raise ValueError("backfills must be a list of objects")
+    try:
+        rows = [(row.get("pipeline_uuid"), row.get("status"), stored_fields(row)) for row in backfills]
+    except ServerError as exc:
+        raise ValueError(f"backfills: {exc.exception}") from None
+    with store.lock:
+        for uuid in pipelines:
+            store.pipelines.setdefault(uuid, PipelineRow(uuid=uuid, name=uuid, type="python"))
+        ids = [
+            store.insert_backfill(pipeline, {**fields, "status": status}).id
+            for pipeline, status, fields in rows
+        ]
+    return Response(200, {"ok": True, "ids": ids})
 
 
 def pipeline_named_by(request: Request) -> str | None:

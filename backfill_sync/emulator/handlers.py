@@ -11,7 +11,7 @@ from backfill_sync.emulator.auth import issue_token, require_anonymous, require_
 from backfill_sync.emulator.context import Context
 from backfill_sync.emulator.presenters import present_pipeline, present_user
 from backfill_sync.emulator.state import PipelineRow
-from backfill_sync.emulator.values import format_datetime
+from backfill_sync.emulator.values import format_datetime, parse_int
 from backfill_sync.emulator.wire import Request, Response, ok
 
 
@@ -64,10 +64,24 @@ def show_status(ctx: Context, request: Request) -> Response:
 
 
 def list_pipelines(ctx: Context, request: Request) -> Response:
+    """PipelineResource.collection: sorted by uuid, `_offset` then `limit+1` rows, but only when `_limit`
+    is truthy: without it (or with 0) every pipeline comes, and `next` is the falsy limit itself."""
     require_user(ctx.identity, "list")
+    given = request.first("_limit")
+    limit = parse_int(given) if given else None
+    offset = parse_int(request.first("_offset") or "0")
     with ctx.store.lock:
-        items = [present_pipeline(p) for p in ctx.store.pipelines.values()]
-    return ok({"pipelines": items, "metadata": {"count": len(items), "next": False}})
+        pipelines = sorted(ctx.store.pipelines.values(), key=lambda pipeline: pipeline.uuid)
+        count = len(pipelines)
+        if offset:
+            pipelines = pipelines[offset:]
+        if limit:
+            pipelines = pipelines[: limit + 1]
+        more = limit is not None and limit != 0 and len(pipelines) > limit
+        page = pipelines[: len(pipelines) - 1] if more else pipelines
+        items = [present_pipeline(p) for p in page]
+    metadata = {"count": count, "results": len(items), "next": more if limit else limit}
+    return ok({"pipelines": items, "metadata": metadata})
 
 
 def show_pipeline(ctx: Context, request: Request, uuid: str) -> Response:

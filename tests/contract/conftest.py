@@ -55,6 +55,10 @@ def real_mage_server() -> MageServer:
         ),
         pipeline_uuid=os.environ["BFS_REAL_MAGE_PIPELINE"],
         can_inject_faults=False,
+        viewer=Credentials(
+            os.environ.get("BFS_REAL_MAGE_VIEWER_EMAIL", "bfs-viewer@example.com"),
+            os.environ.get("BFS_REAL_MAGE_VIEWER_PASSWORD", "bfs-viewer-password"),
+        ),
         flag_pipeline=os.environ.get("BFS_REAL_MAGE_FLAG_PIPELINE", "bfs_flags"),
         flag_dir=os.environ.get("BFS_REAL_MAGE_FLAG_DIR"),
     )
@@ -213,7 +217,7 @@ def command_line(
     """`backfill-sync ARGS` run in-process against `server`: code, stdout and stderr."""
 
     def run(*args: str, role: str = "owner") -> Ran:
-        who = server.owner if role == "owner" else server.editor
+        who = {"owner": server.owner, "editor": server.editor, "viewer": server.viewer}[role]
         monkeypatch.setenv("MAGE_URL", server.url)
         monkeypatch.setenv("MAGE_EMAIL", who.email)
         monkeypatch.setenv("MAGE_PASSWORD", who.password)

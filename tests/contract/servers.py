@@ -29,6 +29,7 @@ class MageServer:
     editor: Credentials
     pipeline_uuid: str
     can_inject_faults: bool
+    viewer: Credentials = Credentials("viewer@example.com", "viewer")
     # A pipeline whose runs fail on chosen dates (fail_dates), and where its executions are counted.
     flag_pipeline: str = EMULATOR_FLAG_PIPELINE
     flag_dir: str | None = None  # real Mage: the folder its flag block reads (see real_mage_setup.py)
@@ -45,7 +46,7 @@ class MageServer:
         )
 
     def connection(self, role: str, **overrides: Any) -> MageConnection:
-        who = self.owner if role == "owner" else self.editor
+        who = {"owner": self.owner, "editor": self.editor, "viewer": self.viewer}[role]
         values: dict[str, Any] = {"url": self.url, "email": who.email, "password": who.password}
         values.update(overrides)
         return MageConnection(**values)

@@ -266,6 +266,26 @@ def test_list_queries(owner, query, ids, metadata):
     assert (len(body["backfills"]), body["metadata"]) == (ids, metadata)
 
 
+BOTH = sorted([PIPELINE, OTHER_PIPELINE])
+
+
+@pytest.mark.parametrize(
+    ("query", "uuids", "metadata"),
+    [
+        pytest.param("", BOTH, {"count": 2, "results": 2, "next": None}, id="no-limit"),
+        pytest.param("_limit=1", [OTHER_PIPELINE], {"count": 2, "results": 1, "next": True}, id="page-1"),
+        pytest.param("_limit=1&_offset=1", [PIPELINE], {"count": 2, "results": 1, "next": False}, id="p2"),
+        pytest.param("_limit=0", BOTH, {"count": 2, "results": 2, "next": 0}, id="zero"),
+        pytest.param("_limit=-1", [], {"count": 2, "results": 0, "next": True}, id="negative"),
+        pytest.param("_offset=5", [], {"count": 2, "results": 0, "next": None}, id="past-the-end"),
+    ],
+)
+def test_pipelines_list_pages_by_uuid_as_mage_does(owner, query, uuids, metadata):
+    # Measured on Mage 0.9.80: sorted by uuid; `_limit` only counts when truthy (PipelineResource).
+    body = owner.get(f"/api/pipelines?{query}").body
+    assert ([p["uuid"] for p in body["pipelines"]], body["metadata"]) == (uuids, metadata)
+
+
 def test_nested_list_ignores_its_parent(owner):
     owner.create(PIPELINE, name="a")
     assert len(owner.get(f"/api/pipelines/{OTHER_PIPELINE}/backfills").body["backfills"]) == 1

@@ -104,3 +104,29 @@ def test_keep_alive_connection_serves_several_requests(server, owner):
             response.read()
     finally:
         connection.close()
+
+
+def test_seed_stores_pipelines_and_backfills_as_the_api_would(owner):
+    row = {
+        "pipeline_uuid": "he_seeded",
+        "name": "seeded",
+        "start_datetime": "2024-01-01T00:00:00Z",
+        "end_datetime": "2024-01-03",
+        "interval_type": "day",
+        "interval_units": 1,
+        "variables": {"a": 1},
+        "status": "running",
+    }
+    answer = owner.control("POST", "seed", {"pipelines": ["he_seeded"], "backfills": [row, row]})
+    assert answer.body == {"ok": True, "ids": [1, 2]}
+    listed = owner.get("/api/backfills?pipeline_uuid=he_seeded").body["backfills"]
+    assert [(b["name"], b["status"], b["start_datetime"], b["interval_type"]) for b in listed] == [
+        ("seeded", "running", "2024-01-01 00:00:00", "day")
+    ] * 2
+    assert "he_seeded" in {p["uuid"] for p in owner.get("/api/pipelines").body["pipelines"]}
+
+
+def test_seed_refuses_what_the_api_would(owner):
+    bad = {"pipeline_uuid": PIPELINE, "start_datetime": "not-a-date"}
+    assert owner.control("POST", "seed", {"backfills": [bad]}).status == 400
+    assert owner.get("/api/backfills").body["metadata"]["count"] == 0
