@@ -6,12 +6,13 @@ their own small client, `MageClient.runs` (run_client.py), over the same session
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from backfill_sync.errors import ApiError, MageError, StartRefused, UnknownOutcome
+from backfill_sync.listing import Lister
 from backfill_sync.models import (
     BackfillFields,
     JsonObject,
@@ -34,15 +35,10 @@ from backfill_sync.wire import (
     fields_to_wire,
     listing_count,
     member,
-    missing_pipeline,
-    pipeline_uuid_from_wire,
     run_counts_of,
 )
 
 __all__ = ["RETRY_AFTER_CAP", "Backoff", "MageClient"]
-
-PAGE_SIZE = 100  # never <= 0: Mage answers `_limit=0` with [] and next=true forever (mage-api.md §7)
-LIST_ATTEMPTS = 4
 
 
 class MageClient:
@@ -56,19 +52,20 @@ class MageClient:
         retries: int = DEFAULT_RETRIES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         backoff: Backoff | None = None,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
         session: MageSession | None = None,
         confirm_seconds: float = CONFIRM_SECONDS,
     ) -> None:
-        if page_size < 1:
+        """`page_size`: rows per page of a listing; by default as many as fit in listing.PAGE_BYTES."""
+        if page_size is not None and page_size < 1:
             raise ValueError("page_size must be >= 1: Mage pages `_limit` <= 0 forever")
-        self._page_size = page_size
         self._connection = connection
         self._session = session or MageSession(
             connection, timeout=timeout, retries=retries, max_connections=max_connections, backoff=backoff
         )
         self._confirm_seconds = confirm_seconds
         self.runs = RunClient(self._session, confirm_seconds=confirm_seconds)
+        self._lists = Lister(self._session, page_size)
 
     @property
     def session(self) -> MageSession:
@@ -95,28 +92,24 @@ class MageClient:
 
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]:
         """Every backfill (of one pipeline), each once, re-listing when rows moved between pages."""
-        for _ in range(LIST_ATTEMPTS):
-            listing = self._list_once(pipeline_uuid)
-            if listing is not None:
-                return listing
-        raise MageError(f"backfills kept changing while being listed ({LIST_ATTEMPTS} tries); try again")
+        return self._lists.backfills(pipeline_uuid)
+
+    def list_backfills_of(self, pipeline_uuids: Collection[str]) -> dict[str, list[LiveBackfill]]:
+        """The backfills of each pipeline, from one listing of all of them or one per pipeline, whichever
+        takes fewer requests."""
+        return self._lists.backfills_of(pipeline_uuids)
 
     def pipeline_exists(self, pipeline_uuid: str) -> bool:
         """Whether Mage knows the pipeline (an unknown one lists as [] with no error, so ask)."""
-        try:
-            self._session.call("GET", f"/api/pipelines/{_segment(pipeline_uuid)}")
-        except ApiError as exc:
-            if missing_pipeline(exc) is not None:
-                return False
-            raise
-        return True
+        return self._lists.pipeline_exists(pipeline_uuid)
+
+    def missing_pipelines(self, pipeline_uuids: Collection[str]) -> list[str]:
+        """Those of the pipelines Mage does not have, in few requests (its pipelines listing, mostly)."""
+        return self._lists.missing_pipelines(pipeline_uuids)
 
     def list_pipeline_uuids(self) -> list[str]:
-        """The uuids of every pipeline Mage has (paged like backfills, in case a server pages them)."""
-        uuids, _ = self._session.list_all(
-            "/api/pipelines", "pipelines", {}, self._page_size, pipeline_uuid_from_wire
-        )
-        return [uuid for uuid in uuids if uuid is not None]
+        """The uuids of every pipeline Mage has."""
+        return self._lists.pipeline_uuids()
 
     def get_backfill(self, backfill_id: int, *, include_run_count: bool = False) -> LiveBackfill | None:
         """One backfill, None when Mage has no such id; run counts only when its schedule is sane
@@ -288,18 +281,6 @@ class MageClient:
         return self._session.request("GET", "/api/pipeline_runs", listing_count, params=params)
 
     # -- reading helpers -----------------------------------------------------------------------------
-
-    def _list_once(self, pipeline_uuid: str | None) -> list[LiveBackfill] | None:
-        # No include_run_count on lists: one row with units <= 0 would hang the server (§6 hazard 2).
-        params = {} if pipeline_uuid is None else {"pipeline_uuid": pipeline_uuid}
-        items, totals = self._session.list_all(
-            "/api/backfills", "backfills", params, self._page_size, backfill_from_wire
-        )
-        rows: dict[int, LiveBackfill] = {}
-        for live in items:
-            rows.setdefault(live.id, live)
-        # Rows added or removed mid-listing shift the pages: trust the listing only if it adds up.
-        return list(rows.values()) if totals == {len(rows)} else None
 
     def _read_backfill(self, backfill_id: int, *, include_run_count: bool) -> LiveBackfill:
         params = {"include_run_count": "true"} if include_run_count else None

@@ -1,14 +1,14 @@
-"""Read the live state a plan needs: the managed pipelines' backfills, with run counts where they matter."""
+"""Read the live state a plan needs: the managed pipelines' backfills; runs and run counts where needed."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from backfill_sync.errors import ApiError, PlanError, PlanProblem
 from backfill_sync.models import LiveBackfill, Manifest, RunCounts
-from backfill_sync.plan import UNFINISHED_RUN_STATUSES
 from backfill_sync.plan_runs import RunNeed
 from backfill_sync.runs import Run, latest_runs
 from backfill_sync.wire import is_unreadable_row
@@ -17,8 +17,9 @@ FOREIGN_SHOWN = 3  # rows of another pipeline an error names before "and N more"
 
 
 class PipelineLister(Protocol):
-    def pipeline_exists(self, pipeline_uuid: str) -> bool: ...
+    def missing_pipelines(self, pipeline_uuids: Collection[str]) -> list[str]: ...
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+    def list_backfills_of(self, pipeline_uuids: Collection[str]) -> dict[str, list[LiveBackfill]]: ...
 
 
 class RunLister(Protocol):
@@ -31,21 +32,22 @@ class LiveReader(PipelineLister, Protocol):
 
 
 def read_live_state(
-    reader: LiveReader, manifests: Sequence[Manifest], *, mage_url: str
+    reader: PipelineLister, manifests: Sequence[Manifest], *, mage_url: str
 ) -> dict[str, list[LiveBackfill]]:
-    """Every live backfill of each manifest's pipeline; unfinished ones carry run counts."""
-    check_pipelines_exist(reader, manifests, mage_url=mage_url)
-    live = {m.pipeline_uuid: list_pipeline(reader, m, mage_url) for m in manifests}
-    unfinished = [b for rows in live.values() for b in rows if b.status in UNFINISHED_RUN_STATUSES]
-    # Only rows with a sane schedule: run counts of a row with interval_units <= 0 hang Mage (§6).
-    counts = reader.run_counts([b for b in unfinished if b.schedule() is not None])
-    return {uuid: [_with_counts(b, counts.get(b.id)) for b in rows] for uuid, rows in live.items()}
+    """Every live backfill of each manifest's pipeline, without run counts (`read_run_counts` asks for
+    those of the backfills a plan shows). Which pipelines exist and their backfills are two listings,
+    read side by side."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        missing = pool.submit(reader.missing_pipelines, [m.pipeline_uuid for m in manifests])
+        live = pool.submit(list_live, reader, manifests, mage_url)
+        check_pipelines_exist(manifests, missing.result(), mage_url=mage_url)
+        return live.result()
 
 
-def check_pipelines_exist(reader: PipelineLister, manifests: Sequence[Manifest], *, mage_url: str) -> None:
+def check_pipelines_exist(manifests: Sequence[Manifest], missing: Collection[str], *, mage_url: str) -> None:
     """An unknown pipeline lists as empty in Mage: say so instead of planning creates that would fail."""
-    missing = [m for m in manifests if not reader.pipeline_exists(m.pipeline_uuid)]
-    if missing:
+    unknown = [m for m in manifests if m.pipeline_uuid in missing]
+    if unknown:
         raise PlanError(
             *(
                 PlanProblem(
@@ -53,15 +55,28 @@ def check_pipelines_exist(reader: PipelineLister, manifests: Sequence[Manifest],
                     "first, or fix `pipeline_uuid` and the file name",
                     file=m.path,
                 )
-                for m in missing
+                for m in unknown
             )
         )
 
 
+def list_live(
+    reader: PipelineLister, manifests: Sequence[Manifest], mage_url: str
+) -> dict[str, list[LiveBackfill]]:
+    """The live backfills of the manifests' pipelines, in as few listings as Mage allows. A row Mage
+    cannot read back breaks every listing that holds it: then each pipeline is listed alone, to name it."""
+    try:
+        listed = reader.list_backfills_of([m.pipeline_uuid for m in manifests])
+    except ApiError as exc:
+        if not is_unreadable_row(exc):
+            raise
+        return {m.pipeline_uuid: list_pipeline(reader, m, mage_url) for m in manifests}
+    return {m.pipeline_uuid: own_rows(m, listed[m.pipeline_uuid], mage_url) for m in manifests}
+
+
 def list_pipeline(reader: PipelineLister, manifest: Manifest, mage_url: str) -> list[LiveBackfill]:
     """The live backfills of a manifest's pipeline; a row Mage cannot read back is named plainly, and a
-    row of another pipeline in the listing is refused (planned, it would become an update, a start or a
-    delete of a backfill this manifest does not own)."""
+    row of another pipeline in the listing is refused (own_rows)."""
     try:
         rows = reader.list_backfills(manifest.pipeline_uuid)
     except ApiError as exc:
@@ -76,6 +91,12 @@ def list_pipeline(reader: PipelineLister, manifest: Manifest, mage_url: str) -> 
                 file=manifest.path,
             )
         ) from None
+    return own_rows(manifest, rows, mage_url)
+
+
+def own_rows(manifest: Manifest, rows: list[LiveBackfill], mage_url: str) -> list[LiveBackfill]:
+    """The rows listed for a manifest's pipeline, refused if any is of another pipeline (planned, it
+    would become an update, a start or a delete of a backfill this manifest does not own)."""
     foreign = [row for row in rows if row.pipeline_uuid != manifest.pipeline_uuid]
     if foreign:
         shown = ", ".join(
@@ -88,6 +109,13 @@ def list_pipeline(reader: PipelineLister, manifest: Manifest, mage_url: str) -> 
             "is MAGE_URL a Mage server, and does it filter listings by pipeline_uuid?"
         )
     return rows
+
+
+def with_run_counts(
+    live: Mapping[str, Sequence[LiveBackfill]], counts: Mapping[int, RunCounts]
+) -> dict[str, list[LiveBackfill]]:
+    """The live backfills, those in `counts` carrying their run counts."""
+    return {uuid: [_with_counts(b, counts.get(b.id)) for b in rows] for uuid, rows in live.items()}
 
 
 def _with_counts(backfill: LiveBackfill, counts: RunCounts | None) -> LiveBackfill:

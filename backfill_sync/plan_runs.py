@@ -202,3 +202,14 @@ def with_progress(plan: Plan, counts: Mapping[int, RunCounts]) -> Plan:
 def progress_wanted(plan: Plan) -> list[LiveBackfill]:
     """Started backfills the plan acts on: their progress is worth a request each."""
     return [item.live for item in plan.items() if item.actions and item.live is not None and item.live.status]
+
+
+def counts_matter(plan: Plan, counts: Mapping[int, RunCounts]) -> bool:
+    """Whether run counts change an action of the plan: the runs a cancel or a delete of a backfill
+    still running stops, unknown until its counts are read."""
+    return any(
+        action.kind in ("cancel", "delete") and action.runs is None
+        for item in plan.items()
+        if item.live is not None and item.live.id in counts
+        for action in item.actions
+    )

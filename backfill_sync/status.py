@@ -1,7 +1,7 @@
 """What `status`, `wait` and `apply --wait` report: each backfill's dates, judged on its runs (runs.py).
 
-Reading goes through a small protocol (MageClient provides it): the backfills of each manifest's
-pipeline, then the slim run list of every started one, and the trigger only where it decides whether
+Reading goes through a small protocol (MageClient provides it): the backfills of the manifests'
+pipelines, then the slim run list of every started one, and the trigger only where it decides whether
 `initial` runs are stuck (a completed or cancelled backfill's trigger is inactive unless re-activated).
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from backfill_sync.live import PipelineLister, check_pipelines_exist, list_pipeline
+from backfill_sync.live import PipelineLister, read_live_state
 from backfill_sync.matching import match_backfills
 from backfill_sync.models import DesiredBackfill, LiveBackfill, Manifest, Schedule
 from backfill_sync.runs import Progress, Run, Trigger, Verdict, verdict, window_progress, window_runs
@@ -78,10 +78,10 @@ def find_backfills(
 ) -> list[Found]:
     """(pipeline, live backfill, its manifest entry) for every managed backfill Mage has, in manifest
     order; with include_unmanaged, then the other backfills of those pipelines (entry None)."""
-    check_pipelines_exist(source, manifests, mage_url=mage_url)
+    live_by_pipeline = read_live_state(source, manifests, mage_url=mage_url)
     found: list[Found] = []
     for manifest in manifests:
-        live = list_pipeline(source, manifest, mage_url)
+        live = live_by_pipeline[manifest.pipeline_uuid]
         matches = match_backfills(manifest, live)
         for desired in manifest.backfills:
             match = matches[desired.name]

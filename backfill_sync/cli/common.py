@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from backfill_sync.client import MageClient
 from backfill_sync.errors import UsageError
-from backfill_sync.live import read_live_state, read_run_lists
+from backfill_sync.live import read_live_state, read_run_lists, with_run_counts
 from backfill_sync.manifests.loader import DEFAULT_MANIFEST_DIR, load_valid_manifests
-from backfill_sync.models import MageConnection, Manifest, Plan, RunCounts
+from backfill_sync.models import LiveBackfill, MageConnection, Manifest, Plan
 from backfill_sync.plan import compute_plan
-from backfill_sync.plan_runs import progress_wanted, run_lists_wanted, with_progress
+from backfill_sync.plan_runs import counts_matter, progress_wanted, run_lists_wanted, with_progress
 from backfill_sync.planfile import load_plan
 
 
@@ -30,26 +30,27 @@ def load_selected_manifests(
 def build_plan(
     client: MageClient, manifests: Sequence[Manifest], connection: MageConnection, *, allow_restart: bool
 ) -> Plan:
-    """Read what the plan needs (backfills; runs where it reconciles them) and compute it."""
+    """Read what the plan needs (backfills; runs where it reconciles them; run counts of the started
+    backfills it acts on, to show their progress and the runs a cancel stops) and compute it."""
     live = read_live_state(client, manifests, mage_url=connection.url)
     wanted = run_lists_wanted(manifests, live)
     cancelled = {b.id for rows in live.values() for b in rows if b.status == "cancelled"}
     runs = read_run_lists(client.runs, wanted, cancelled)
-    the_plan = compute_plan(
-        manifests,
-        live,
-        mage_url=connection.url,
-        allow_restart=allow_restart,
-        runs=runs,
-        mage_time=client.server_time(),
-    )
-    unknown = [b for b in progress_wanted(the_plan) if b.run_status_counts is None]
-    counts = {
-        b.id: RunCounts(b.total_run_count or 0, b.run_status_counts or {})
-        for b in progress_wanted(the_plan)
-        if b.run_status_counts is not None
-    }
-    counts.update(client.run_counts(unknown))
+
+    def plan_with(live: Mapping[str, Sequence[LiveBackfill]]) -> Plan:
+        return compute_plan(
+            manifests,
+            live,
+            mage_url=connection.url,
+            allow_restart=allow_restart,
+            runs=runs,
+            mage_time=client.server_time(),
+        )
+
+    the_plan = plan_with(live)
+    counts = client.run_counts(progress_wanted(the_plan))
+    if counts_matter(the_plan, counts):
+        the_plan = plan_with(with_run_counts(live, counts))
     return with_progress(the_plan, counts)
 
 

@@ -98,6 +98,28 @@ def test_unknown_pipeline_lists_empty_and_does_not_exist(client: MageClient, mag
     assert client.pipeline_exists(mage_server.pipeline_uuid) is True
 
 
+@pytest.mark.parametrize("role", ["owner", "viewer"])
+def test_the_pipelines_listing_pages_by_uuid_and_a_viewer_may_read_it(mage_server: MageServer, role: str):
+    # plan learns which pipelines exist from this listing, and plan runs as a Viewer in CI.
+    with MageClient(mage_server.connection(role)) as one_page:
+        every = one_page.list_pipeline_uuids()
+    with MageClient(mage_server.connection(role), page_size=1) as small_pages:
+        paged = small_pages.list_pipeline_uuids()
+        missing = small_pages.missing_pipelines([mage_server.pipeline_uuid, "hc_no_such_pipeline"])
+    assert mage_server.pipeline_uuid in every
+    assert paged == every == sorted(every)
+    assert missing == ["hc_no_such_pipeline"]
+
+
+def test_backfills_of_several_pipelines_are_those_of_each(backfills: Factory, mage_server: MageServer):
+    made = {backfills.create(f"of-{n}").id for n in range(3)}
+    listed = backfills.api.list_backfills_of([mage_server.pipeline_uuid, "hc_no_such_pipeline"])
+    assert set(listed) == {mage_server.pipeline_uuid, "hc_no_such_pipeline"}
+    assert made <= {row.id for row in listed[mage_server.pipeline_uuid]}
+    assert {row.pipeline_uuid for row in listed[mage_server.pipeline_uuid]} == {mage_server.pipeline_uuid}
+    assert listed["hc_no_such_pipeline"] == []
+
+
 def test_creating_in_a_missing_pipeline_names_it(client: MageClient):
     with pytest.raises(ApiError) as caught:
         client.create_backfill("hc_no_such_pipeline", BackfillFields(name="x"))

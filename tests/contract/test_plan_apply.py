@@ -315,6 +315,23 @@ def test_a_row_mage_cannot_read_is_named_with_its_remedy(cli, ws, server, tmp_pa
     assert "fix the row in Mage's database" in planned.err
 
 
+@emulator_only
+def test_a_row_mage_cannot_read_is_named_among_healthy_pipelines(cli, ws, server, tmp_path):
+    # One unreadable row breaks a listing of every backfill too: plan then lists pipeline by pipeline.
+    pipeline = f"e2e_poisoned_{uuid.uuid4().hex[:6]}"
+    raw = Api(server.url, login(server.url, server.owner.email, server.owner.password))
+    raw("POST", "/api/pipelines", {"pipeline": {"name": pipeline, "type": "python"}})
+    spoilt = raw.create(pipeline, name="spoilt")
+    raw.put(spoilt["id"], interval_type="fortnight")
+    ws.write(ws.entry("healthy"))
+    (ws.folder / f"{pipeline}.yaml").write_text(f"pipeline_uuid: {pipeline}\nbackfills: []\n")
+
+    planned = cli("plan", str(ws.folder))
+    assert planned.code == EXIT_ERROR
+    assert f"cannot list the backfills of pipeline '{pipeline}'" in planned.err
+    assert ws.pipeline_uuid not in planned.err
+
+
 def test_apply_json_follows_its_published_schema(cli, ws, mage):
     ws.write(ws.entry("again", extra="state: cancelled"))
     assert cli("apply", "--auto-approve", str(ws.folder)).code == EXIT_OK
