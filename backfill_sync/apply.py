@@ -1,20 +1,24 @@
 """Carry out exactly the plan that was shown, backfill by backfill, and report what happened to each.
 
-Every item is re-read from Mage before it is written. Progress that is the plan's own (fields already
-updated, status already moved toward the target) is accepted, so a second apply finishes an interrupted
-one without repeating what succeeded; anything else that changed makes the item stale and it is refused.
+Every item is checked against Mage as it is now before it is written: against the listing the plan was
+just made from, or, for a saved plan (or one confirmed at a prompt, which may have waited), against one
+fresh listing of the pipelines it touches, taken as apply begins. Progress that is the plan's own (fields
+already updated, status already moved toward the target) is accepted, so a second apply finishes an
+interrupted one without repeating what succeeded; anything else that changed makes the item stale and it
+is refused. What a write relies on beyond the backfill's fields is read again right before it: the run
+counts before a start, the runs before retries and runs for new dates, the twins before they are deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import datetime
 from typing import Protocol
 
 from backfill_sync.apply_runs import DATED_KINDS, RunWriter, carry_out_dates, still_to_do
 from backfill_sync.compare import desired_fields, diff_fields, live_fields
-from backfill_sync.errors import BackfillSyncError, StalePlanError, StartRefused
+from backfill_sync.errors import ApiError, BackfillSyncError, StalePlanError, StartRefused
 from backfill_sync.live import RunLister, read_run_lists
 from backfill_sync.matching import LiveIndex, find_match
 from backfill_sync.models import (
@@ -37,6 +41,7 @@ from backfill_sync.render.text import format_date
 from backfill_sync.runs import Run
 from backfill_sync.schedule import count_runs
 from backfill_sync.waiting import Target
+from backfill_sync.wire import is_unreadable_row
 
 DEFAULT_PARALLELISM = 4
 DEFAULT_MAX_TOTAL_RUNS = 10_000
@@ -56,11 +61,19 @@ class BackfillWriter(Protocol):
 
     def get_backfill(self, backfill_id: int) -> LiveBackfill | None: ...
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
+    def list_backfills_of(self, pipeline_uuids: Collection[str]) -> dict[str, list[LiveBackfill]]: ...
     def create_backfill(self, pipeline_uuid: str, fields: BackfillFields) -> LiveBackfill: ...
     def update_backfill(
         self, pipeline_uuid: str, backfill_id: int, fields: BackfillFields
     ) -> LiveBackfill: ...
-    def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill: ...
+    def set_status(
+        self,
+        pipeline_uuid: str,
+        backfill_id: int,
+        status: StatusCommand,
+        *,
+        known: LiveBackfill | None = None,
+    ) -> LiveBackfill: ...
     def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> bool: ...
     def count_runs(self, backfill_id: int) -> int: ...
 
@@ -99,25 +112,33 @@ def check_run_budget(plan: Plan, max_total_runs: int) -> None:
         )
 
 
+# What Mage holds now, per pipeline the plan touches; None: that pipeline could not be listed, so each of
+# its items is read alone.
+Snapshot = Mapping[str, LiveIndex | None]
+
+
 def apply_plan(
     plan: Plan,
     writer: BackfillWriter,
     *,
     parallelism: int = DEFAULT_PARALLELISM,
     on_item_done: Callable[[ItemResult], None] | None = None,
+    current: Snapshot | None = None,
 ) -> ApplyResult:
     """Apply every item with changes; independent items go on when one fails.
+
+    `current`: Mage as it is now, when the caller has just read it (`seen_by` a plan made this moment);
+    by default apply lists the pipelines it touches once, before writing anything.
 
     On Ctrl-C, items already being written are finished (a backfill is never left between two of its
     requests by us) and the ones not begun are reported as skipped.
     """
     items = [item for item in plan.items() if item.has_changes()]
-    # One listing per pipeline with creates, taken now, rather than one per created backfill.
-    creating = {item.pipeline_uuid for item in items if item.live is None}
-    snapshots = {uuid: LiveIndex.of(writer.list_backfills(uuid)) for uuid in sorted(creating)}
+    if current is None:
+        current = read_current(writer, {item.pipeline_uuid for item in items})
     pool = ThreadPoolExecutor(max_workers=max(1, parallelism))
     futures = {
-        pool.submit(apply_item, item, writer, plan.allow_restart, snapshots.get(item.pipeline_uuid)): item
+        pool.submit(apply_item, item, writer, plan.allow_restart, current.get(item.pipeline_uuid)): item
         for item in items
     }
     done: dict[Future[ItemResult], ItemResult] = {}
@@ -134,6 +155,39 @@ def apply_plan(
     finally:
         pool.shutdown(wait=True)
     return ApplyResult(tuple(done.get(future) or _skipped(item) for future, item in futures.items()))
+
+
+def seen_by(plan: Plan) -> Snapshot:
+    """What the plan saw of each pipeline: the backfills it manages and the unmanaged ones (twins, found
+    again by id when they are deleted, aside). A plan made a moment ago is Mage as it is now."""
+    return {
+        pipeline.pipeline_uuid: LiveIndex.of(
+            [item.live for item in pipeline.items if item.live is not None] + list(pipeline.unmanaged)
+        )
+        for pipeline in plan.pipelines
+    }
+
+
+def read_current(writer: BackfillWriter, pipeline_uuids: Collection[str]) -> Snapshot:
+    """One fresh listing of the pipelines (of every backfill, or one per pipeline: whichever takes fewer
+    requests). A row Mage cannot read back breaks a listing that holds it: then each pipeline is listed
+    alone, and the items of one that still cannot be listed are read one by one, as they come."""
+    try:
+        listed = writer.list_backfills_of(pipeline_uuids)
+    except ApiError as exc:
+        if not is_unreadable_row(exc):
+            raise
+        return {uuid: _listed_alone(writer, uuid) for uuid in sorted(pipeline_uuids)}
+    return {uuid: LiveIndex.of(rows) for uuid, rows in listed.items()}
+
+
+def _listed_alone(writer: BackfillWriter, pipeline_uuid: str) -> LiveIndex | None:
+    try:
+        return LiveIndex.of(writer.list_backfills(pipeline_uuid))
+    except ApiError as exc:
+        if not is_unreadable_row(exc):
+            raise
+        return None
 
 
 def wait_targets(plan: Plan, result: ApplyResult) -> list[Target]:
@@ -184,15 +238,14 @@ def _skipped(item: PlanItem) -> ItemResult:
 
 
 def apply_item(
-    item: PlanItem, writer: BackfillWriter, allow_restart: bool, snapshot: LiveIndex | None = None
+    item: PlanItem, writer: BackfillWriter, allow_restart: bool, current: LiveIndex | None = None
 ) -> ItemResult:
-    """Re-read the item's backfill, refuse it if Mage moved elsewhere, else do what is left of it.
-
-    `snapshot` is the pipeline's listing taken when apply began, used to look up backfills to create.
+    """Find the item's backfill as Mage has it now, refuse the item if Mage moved elsewhere, else do what
+    is left of it. `current`: its pipeline as Mage holds it now; None: read the backfill alone.
     """
     steps: list[str] = []
     try:
-        live = _refresh(item, writer, snapshot)
+        live = _refresh(item, writer, current)
         _check_still_planned(item, live)
         runs = _runs_now(item, live, writer)
         todo, already = _remaining_actions(item, live, allow_restart, runs)
@@ -255,13 +308,13 @@ def _already_done(dates: Sequence[datetime]) -> str | None:
     return f"already done meanwhile (by another apply?): {shown}"
 
 
-def _refresh(item: PlanItem, writer: BackfillWriter, snapshot: LiveIndex | None) -> LiveBackfill | None:
+def _refresh(item: PlanItem, writer: BackfillWriter, current: LiveIndex | None) -> LiveBackfill | None:
     """The backfill as Mage has it now: by id when the plan saw one, else by name in the pipeline."""
     if item.live is not None:
-        return writer.get_backfill(item.live.id)
-    if snapshot is None:
-        snapshot = LiveIndex.of(writer.list_backfills(item.pipeline_uuid))
-    return find_match(item.desired, snapshot)
+        return current.by_id.get(item.live.id) if current is not None else writer.get_backfill(item.live.id)
+    if current is None:
+        current = LiveIndex.of(writer.list_backfills(item.pipeline_uuid))
+    return find_match(item.desired, current)
 
 
 def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
@@ -337,7 +390,7 @@ def _carry_out(
         return updated
     if action.kind in ("start", "restart"):
         try:
-            started = writer.set_status(pipeline, live.id, "initial")
+            started = writer.set_status(pipeline, live.id, "initial", known=live)
         except StartRefused as exc:
             # Started since it was read: the goal is reached, by someone else (another apply?).
             raise _DoneElsewhere(

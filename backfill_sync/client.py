@@ -131,16 +131,7 @@ class MageClient:
         interval_units <= 0 hangs Mage (§6 hazard 2), and only someone writing such a row between two
         polls could make one of these insane; backfill-sync never writes one.
         """
-
-        def poll(backfill_id: int) -> LiveBackfill | None:
-            try:
-                return self._read_backfill(backfill_id, include_run_count=True)
-            except ApiError as exc:
-                if exc.code == 404:
-                    return None
-                raise
-
-        found = self._session.map(poll, list(backfill_ids))
+        found = self._session.map(self._read_counts, list(backfill_ids))
         return dict(zip(backfill_ids, found, strict=True))
 
     def run_counts(self, backfills: Iterable[LiveBackfill]) -> dict[int, RunCounts]:
@@ -182,14 +173,22 @@ class MageClient:
             "PUT", _backfill_path(pipeline_uuid, backfill_id), _backfill_in, body=body
         )
 
-    def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill:
+    def set_status(
+        self,
+        pipeline_uuid: str,
+        backfill_id: int,
+        status: StatusCommand,
+        *,
+        known: LiveBackfill | None = None,
+    ) -> LiveBackfill:
         """Start (`initial`) or cancel, alone in its PUT; never repeated blindly (it starts runs).
 
         Right before a start the backfill is read again, with its run counts: `initial` is sent only to a
         backfill never started, or whose runs are all finished. Sent while runs still run, Mage creates a
-        second full set and every date runs twice (mage-runs-api.md §6.9).
+        second full set and every date runs twice (mage-runs-api.md §6.9). `known`: the backfill as the
+        caller last read it; when its schedule was sane, that read asks for the counts at once.
         """
-        before = self._startable(backfill_id) if status == "initial" else None
+        before = self._startable(backfill_id, known) if status == "initial" else None
         body = {"backfill": {"status": status}}
         path = _backfill_path(pipeline_uuid, backfill_id)
         try:
@@ -220,8 +219,11 @@ class MageClient:
 
     # -- write helpers -------------------------------------------------------------------------------
 
-    def _startable(self, backfill_id: int) -> LiveBackfill:
-        before = self.get_backfill(backfill_id, include_run_count=True)
+    def _startable(self, backfill_id: int, known: LiveBackfill | None) -> LiveBackfill:
+        if known is not None and known.schedule() is not None:
+            before = self._read_counts(backfill_id)
+        else:
+            before = self.get_backfill(backfill_id, include_run_count=True)
         if before is None:
             raise MageError(f"backfill {backfill_id} no longer exists in Mage; nothing was started")
         counts = before.run_status_counts or {}
@@ -281,6 +283,16 @@ class MageClient:
         return self._session.request("GET", "/api/pipeline_runs", listing_count, params=params)
 
     # -- reading helpers -----------------------------------------------------------------------------
+
+    def _read_counts(self, backfill_id: int) -> LiveBackfill | None:
+        """One read with run counts, of a backfill read before with a sane schedule (see poll_backfills);
+        None when it is gone."""
+        try:
+            return self._read_backfill(backfill_id, include_run_count=True)
+        except ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
 
     def _read_backfill(self, backfill_id: int, *, include_run_count: bool) -> LiveBackfill:
         params = {"include_run_count": "true"} if include_run_count else None

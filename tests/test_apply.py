@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Collection
 from itertools import count
 
 import pytest
@@ -19,6 +20,7 @@ from backfill_sync.apply import (
     check_run_budget,
     fields_to_send,
     planned_runs,
+    seen_by,
 )
 from backfill_sync.errors import BackfillSyncError
 from backfill_sync.models import BackfillFields, LiveBackfill, StatusCommand
@@ -31,9 +33,11 @@ class FakeMage:
     def __init__(self, *backfills: LiveBackfill) -> None:
         self.rows = {backfill.id: backfill for backfill in backfills}
         self.writes: list[str] = []
+        self.reads: list[str] = []
         self._ids = count(100)
 
     def get_backfill(self, backfill_id: int) -> LiveBackfill | None:
+        self.reads.append(f"get {backfill_id}")
         return self.rows.get(backfill_id)
 
     @property
@@ -41,7 +45,14 @@ class FakeMage:
         raise AssertionError("these plans have no run actions: apply must not read runs")
 
     def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]:
+        self.reads.append(f"list {pipeline_uuid}")
         return [row for row in self.rows.values() if pipeline_uuid in (None, row.pipeline_uuid)]
+
+    def list_backfills_of(self, pipeline_uuids: Collection[str]) -> dict[str, list[LiveBackfill]]:
+        self.reads.append(f"list {', '.join(sorted(pipeline_uuids))}")
+        return {
+            uuid: [row for row in self.rows.values() if row.pipeline_uuid == uuid] for uuid in pipeline_uuids
+        }
 
     def create_backfill(self, pipeline_uuid: str, fields: BackfillFields) -> LiveBackfill:
         new = live(next(self._ids), fields.name, pipeline=pipeline_uuid, start=None, end=None)
@@ -54,7 +65,14 @@ class FakeMage:
         self.writes.append(f"update {backfill_id}")
         return self.rows[backfill_id]
 
-    def set_status(self, pipeline_uuid: str, backfill_id: int, status: StatusCommand) -> LiveBackfill:
+    def set_status(
+        self,
+        pipeline_uuid: str,
+        backfill_id: int,
+        status: StatusCommand,
+        *,
+        known: LiveBackfill | None = None,
+    ) -> LiveBackfill:
         self.rows[backfill_id] = dataclasses.replace(self.rows[backfill_id], status=status)
         self.writes.append(f"status {backfill_id} {status}")
         return self.rows[backfill_id]
@@ -135,6 +153,26 @@ def test_other_changes_make_the_item_stale_and_nothing_is_written(now, reason):
     assert result.outcome == "stale"
     assert reason in (result.message or "")
     assert mage.writes == []
+
+
+def test_a_saved_plan_is_checked_against_one_fresh_listing_not_a_read_per_item():
+    plan = plan_of(
+        manifest(desired("x", end="2024-02-29"), desired("y", end="2024-02-29"), desired("new")),
+        live_backfills=[live(1, "x"), live(2, "y")],
+    )
+    mage = FakeMage(live(1, "x"), live(2, "y", units=2))
+    result = apply_plan(plan, mage)
+    assert [item.outcome for item in result.items] == ["done", "stale", "done"]
+    assert mage.reads == ["list etl_daily"] * 2  # the fresh listing, then the new backfill's twin check
+    assert mage.writes == ["update 1", "create new", "update 100"]
+
+
+def test_a_plan_made_a_moment_ago_is_its_own_read():
+    plan = plan_of(manifest(desired("x", end="2024-02-29")), live_backfills=[live(1, "x")])
+    mage = FakeMage(live(1, "x"))
+    result = apply_plan(plan, mage, current=seen_by(plan))
+    assert [item.outcome for item in result.items] == ["done"]
+    assert (mage.reads, mage.writes) == ([], ["update 1"])
 
 
 class HeldMage(FakeMage):

@@ -10,8 +10,10 @@ import click
 
 from backfill_sync.apply import (
     DEFAULT_PARALLELISM,
+    Snapshot,
     apply_plan,
     check_run_budget,
+    seen_by,
     wait_targets,
 )
 from backfill_sync.cli.ci import CiReport, codequality_option
@@ -109,8 +111,11 @@ def apply(
         if the_plan.has_changes():
             ci_report.add(run_budget_problems(the_plan, max_total_runs))
             check_run_budget(the_plan, max_total_runs)
-            _confirm(auto_approve)
-            result = _apply_with_progress(the_plan, client, parallelism)
+            asked = _confirm(auto_approve)
+            # A plan made a moment ago is Mage as it is now; a saved one, or one pondered at the prompt,
+            # is checked against a fresh listing.
+            current = None if asked or _is_saved(targets) else seen_by(the_plan)
+            result = _apply_with_progress(the_plan, client, parallelism, current)
             ci_report.add(apply_problems(the_plan, result))
             append_step_summary(
                 lambda budget: render_apply_markdown(result, the_plan, max_bytes=budget), "apply result"
@@ -139,7 +144,7 @@ def _plan_for(
     pipelines: tuple[str, ...],
     excludes: tuple[str, ...],
 ) -> Plan:
-    if len(targets) == 1 and targets[0].endswith(".json"):
+    if _is_saved(targets):
         if pipelines or excludes:
             # A saved plan is carried out exactly as reviewed; filtering it would apply a different plan.
             raise UsageError(
@@ -151,6 +156,10 @@ def _plan_for(
         raise UsageError("a saved plan (.json) must be the only argument of apply")
     manifests = load_selected_manifests(targets, max_runs=max_runs, includes=pipelines, excludes=excludes)
     return build_plan(client, manifests, connection, allow_restart=allow_restart)
+
+
+def _is_saved(targets: tuple[str, ...]) -> bool:
+    return len(targets) == 1 and targets[0].endswith(".json")
 
 
 def _saved_plan(path: Path, connection: MageConnection, allow_restart: bool) -> Plan:
@@ -165,26 +174,30 @@ def _saved_plan(path: Path, connection: MageConnection, allow_restart: bool) -> 
     return saved
 
 
-def _confirm(auto_approve: bool) -> None:
+def _confirm(auto_approve: bool) -> bool:
+    """Whether someone was asked (and said yes)."""
     if auto_approve:
-        return
+        return False
     if not sys.stdin.isatty():
         raise UsageError("no terminal to confirm on: pass --auto-approve to apply without asking")
     if not click.confirm("Apply these changes to Mage?", err=True):
         raise UsageError("apply cancelled; nothing was changed")
+    return True
 
 
-def _apply_with_progress(the_plan: Plan, client: MageClient, parallelism: int) -> ApplyResult:
+def _apply_with_progress(
+    the_plan: Plan, client: MageClient, parallelism: int, current: Snapshot | None
+) -> ApplyResult:
     err = sys.stderr
     count = sum(1 for item in the_plan.items() if item.has_changes())
     if not err.isatty():
-        return apply_plan(the_plan, client, parallelism=parallelism)
+        return apply_plan(the_plan, client, parallelism=parallelism, current=current)
     with click.progressbar(length=count, label="Applying", file=err) as bar:
 
         def advance(_: ItemResult) -> None:
             bar.update(1)
 
-        return apply_plan(the_plan, client, parallelism=parallelism, on_item_done=advance)
+        return apply_plan(the_plan, client, parallelism=parallelism, on_item_done=advance, current=current)
 
 
 def _echo_result(result: ApplyResult, output_format: str) -> None:

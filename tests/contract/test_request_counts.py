@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from backfill_sync import listing
+from backfill_sync.cli import apply_cmd
 from tests.contract.conftest import Ran, command_line
 from tests.contract.servers import MageServer, call_json
 from tests.emulator_process import start_emulator
@@ -150,4 +151,77 @@ def test_plan_lists_per_pipeline_when_every_backfill_would_take_more_pages(cli, 
         "GET list backfills": 1,
         "GET list backfills of one pipeline": 2,
         "GET list pipelines": 1,
+    }
+
+
+def test_apply_of_its_own_plan_sends_one_put_per_update(cli, mage):
+    mage.seed(pipelines=20, per_pipeline=5)
+    folder = mage.manifests(pipelines=20, per_pipeline=5, differing=3)
+    mage.mark()
+    applied = cli("apply", "--auto-approve", folder)
+    assert applied.code == 0, applied.out + applied.err
+    assert mage.sent() == {
+        LOGIN: 1,
+        "GET list backfills": 1,
+        "GET list pipelines": 1,
+        "PUT write backfill": 3,
+    }
+
+
+def test_apply_of_a_saved_plan_checks_it_against_one_fresh_listing(cli, mage, tmp_path):
+    mage.seed(pipelines=20, per_pipeline=5)
+    folder = mage.manifests(pipelines=20, per_pipeline=5, differing=3)
+    saved = tmp_path / "plan.json"
+    assert cli("plan", "--out", str(saved), folder).code == 0
+    mage.mark()
+    applied = cli("apply", "--auto-approve", str(saved))
+    assert applied.code == 0, applied.out + applied.err
+    assert mage.sent() == {LOGIN: 1, "GET list backfills": 1, "PUT write backfill": 3}
+
+
+def test_a_start_is_a_read_of_its_run_counts_and_a_put_then_a_count_of_its_runs(cli, mage):
+    mage.seed(pipelines=3, per_pipeline=2)
+    folder = mage.manifests(pipelines=3, per_pipeline=2, extra="\n    state: started")
+    mage.mark()
+    applied = cli("apply", "--auto-approve", folder)
+    assert applied.code == 0, applied.out + applied.err
+    # Per start: the re-read of its run counts just before `initial` (a start while runs still run
+    # would run every date twice), the PUT, and the check that it made one run per date.
+    assert mage.sent() == {
+        LOGIN: 1,
+        "GET list backfills": 1,
+        "GET list pipelines": 1,
+        "GET read backfill with run counts": 6,
+        "PUT write backfill": 6,
+        "GET /api/pipeline_runs": 6,
+    }
+
+
+def test_a_restart_is_a_read_of_its_run_counts_and_a_put(cli, mage):
+    mage.seed(pipelines=2, per_pipeline=1, status="cancelled")
+    folder = mage.manifests(pipelines=2, per_pipeline=1, extra="\n    state: started")
+    mage.mark()
+    applied = cli("apply", "--auto-approve", "--allow-restart", folder)
+    assert applied.code == 0, applied.out + applied.err
+    assert mage.sent() == {
+        LOGIN: 1,
+        "GET list backfills": 1,
+        "GET list pipelines": 1,
+        "GET read backfill with run counts": 4,  # two for the plan's progress, two before `initial`
+        "PUT write backfill": 2,
+    }
+
+
+def test_apply_confirmed_at_a_prompt_lists_again_before_writing(cli, mage, monkeypatch):
+    # A person may ponder the plan for minutes: what it saw is no longer "now".
+    monkeypatch.setattr(apply_cmd, "_confirm", lambda auto_approve: True)
+    mage.seed(pipelines=20, per_pipeline=5)
+    folder = mage.manifests(pipelines=20, per_pipeline=5, differing=3)
+    mage.mark()
+    assert cli("apply", folder).code == 0
+    assert mage.sent() == {
+        LOGIN: 1,
+        "GET list backfills": 2,
+        "GET list pipelines": 1,
+        "PUT write backfill": 3,
     }
