@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -28,6 +29,9 @@ MANAGED_FIELDS: tuple[str, ...] = (
     "settings",
 )
 _NESTED_FIELDS = frozenset({"variables", "settings"})
+# Keys deepdiff shows as they are in its paths (others it quotes or escapes: those go through deepdiff).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
+_SCALARS = (str, int, float, bool, type(None))
 
 Comparable = dict[str, Any]
 
@@ -74,9 +78,16 @@ def diff_fields(before: Comparable, after: Comparable) -> tuple[FieldChange, ...
 
 
 def nested_details(before: Any, after: Any) -> tuple[str, ...]:
-    """One line per changed key of a JSON object, e.g. `region: "eu" -> "us"`, via deepdiff."""
+    """One line per changed key of a JSON object, e.g. `region: "eu" -> "us"`, via deepdiff (directly
+    for flat objects with plain keys, the usual variables: the same lines, without deepdiff's cost)."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
         return ()  # a create (None -> object): the whole value is the change, keys add nothing
+    if _flat(before) and _flat(after) and _mostly_shared(before, after):
+        return flat_details(before, after)
+    return deep_details(before, after)
+
+
+def deep_details(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, ...]:
     diff = DeepDiff(before, after, ignore_order=False, verbose_level=2)
     lines: list[str] = []
     for kind in ("values_changed", "type_changes"):
@@ -89,6 +100,33 @@ def nested_details(before: Any, after: Any) -> tuple[str, ...]:
         for path, value in diff.get(kind, {}).items():
             lines.append(f"{_key(path)}: removed (was {_json(value)})")
     return tuple(sorted(lines))
+
+
+def flat_details(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, ...]:
+    """deep_details of two objects whose values are all scalars and whose keys are plain names: a value
+    of another type or another value is a change (as in deepdiff: 1 and 1.0, or true and 1, differ)."""
+    lines = [
+        f"{key}: {_json(before[key])} -> {_json(after[key])}"
+        for key in before.keys() & after.keys()
+        if not _same(before[key], after[key])
+    ]
+    lines += [f"{key}: added {_json(after[key])}" for key in after.keys() - before.keys()]
+    lines += [f"{key}: removed (was {_json(before[key])})" for key in before.keys() - after.keys()]
+    return tuple(sorted(lines))
+
+
+def _mostly_shared(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether most keys are in both: with few in common, deepdiff (8 and later) calls the whole object
+    changed rather than list its keys."""
+    union = len(before.keys() | after.keys())
+    return union <= 1 or len(before.keys() & after.keys()) >= union / 2
+
+
+def _flat(value: dict[Any, Any]) -> bool:
+    return all(
+        isinstance(key, str) and _PLAIN_KEY.fullmatch(key) is not None and isinstance(item, _SCALARS)
+        for key, item in value.items()
+    )
 
 
 def fingerprint(live: LiveBackfill) -> str:
