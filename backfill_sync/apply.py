@@ -43,7 +43,9 @@ from backfill_sync.schedule import count_runs
 from backfill_sync.waiting import Target
 from backfill_sync.wire import is_unreadable_row
 
-DEFAULT_PARALLELISM = 4
+# A ceiling (as transport.DEFAULT_MAX_CONNECTIONS): the session keeps fewer requests in flight while Mage
+# answers slower for them (pacing.py). 16 at 20 ms per request gives ten times one-at-a-time.
+DEFAULT_PARALLELISM = 16
 DEFAULT_MAX_TOTAL_RUNS = 10_000
 # Actions that set runs off: what the run budget counts, and what apply --wait always waits for.
 RUN_SETTING_KINDS = frozenset({"start", "restart", "retry", "run"})

@@ -31,12 +31,13 @@ import httpx
 
 from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageError, MalformedAnswer
 from backfill_sync.models import DEFAULT_REQUEST_TIMEOUT, JsonObject, MageConnection
+from backfill_sync.pacing import Pacer
 from backfill_sync.safe_text import Secrets
 from backfill_sync.wire import WireError, describe_value, error_from_body, listing_count, raw_token
 
 DEFAULT_TIMEOUT = DEFAULT_REQUEST_TIMEOUT
 DEFAULT_RETRIES = 3
-DEFAULT_MAX_CONNECTIONS = 4
+DEFAULT_MAX_CONNECTIONS = 16  # a ceiling: the pacer keeps fewer in flight on a Mage that queues them
 RETRY_AFTER_CAP = 30.0
 # The decoded size of one answer that is read at most. Mage's largest answers to us are a page of 100
 # backfills (~60 KB), of 20 full failed runs (~220 KB) or of 100 pipelines (a few MB with many blocks):
@@ -120,6 +121,8 @@ class MageSession:
         self.connection = connection
         self.workers = max(max_connections, 1)
         self.timeout = connection.request_timeout if timeout is None else timeout
+        # At most `workers` requests in flight, fewer while Mage queues them (pacing.py).
+        self.pacer = Pacer(self.workers, self.timeout)
         self._retries = max(retries, 0)
         self._backoff = backoff or Backoff()
         self._max_bytes = max_answer_bytes
@@ -252,7 +255,9 @@ class MageSession:
             self._check_not_silent(method, path, attempt)
             began = self._clock()
             try:
-                answer = self._send(method, path, params, body, headers)
+                with self.pacer.slot(method, path):
+                    began = self._clock()  # Mage's silence counts from the sending, not the wait for a slot
+                    answer = self._send(method, path, params, body, headers)
             except _NotSent as exc:
                 self._note_silence(began, str(exc))
                 if last:
