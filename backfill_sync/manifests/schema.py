@@ -368,6 +368,27 @@ def check_across_files(documents: Sequence[Document]) -> list[Violation]:
     return found
 
 
+def across_files_part(document: Document) -> Document:
+    """The part of a document check_across_files looks at: its pipeline_uuid and pinned ids, with where
+    they are written."""
+    if not isinstance(document.data, dict):
+        return Document(document.file, document.data)
+    data: dict[str, Any] = {}
+    paths: list[FieldPath] = [()]
+    if "pipeline_uuid" in document.data:
+        data["pipeline_uuid"] = document.data["pipeline_uuid"]
+        paths.append(("pipeline_uuid",))
+    pinned = list(_pinned_ids(document))
+    if pinned:
+        backfills: list[dict[str, Any]] = [{} for _ in document.data["backfills"]]
+        for path, backfill_id in pinned:
+            backfills[int(path[1])]["id"] = backfill_id
+            paths += [path, path[:2], path[:1]]
+        data["backfills"] = backfills
+    values = {path: document.values[path] for path in paths if path in document.values}
+    return Document(document.file, data, values)
+
+
 def _pinned_ids(document: Document) -> Iterator[tuple[FieldPath, int]]:
     backfills = document.data.get("backfills")
     if not isinstance(backfills, list):
