@@ -124,6 +124,7 @@ class LiveBackfill:
     total_run_count: int | None = None
     run_status_counts: dict[str, int] | None = None
     pipeline_schedule_id: int | None = None  # its trigger, made by the first start
+    # What Mage sent for the fields it could not be read from (a datetime that does not parse), as sent.
     raw: JsonObject = field(default_factory=dict, compare=False, repr=False)
 
     def schedule(self) -> Schedule | None:

@@ -37,15 +37,17 @@ def backfill_from_wire(obj: Any) -> LiveBackfill:
     """Read one backfill as Mage sends it, keeping junk values as they are (Mage validates nothing).
 
     Only what nothing could work without is checked (an object with an integer id, datetimes that exist
-    in UTC); WireError says what is wrong.
+    in UTC); WireError says what is wrong. The texts of datetimes that do not parse are kept in `raw`;
+    not the whole object (a listing of tens of thousands would be held twice).
     """
     row = _row(obj)
+    start, end = _datetime(row, "start_datetime"), _datetime(row, "end_datetime")
     return LiveBackfill(
         id=_id(row),
         pipeline_uuid=_text(row.get("pipeline_uuid")),
         name=_text(row.get("name")),
-        start_datetime=_datetime(row, "start_datetime"),
-        end_datetime=_datetime(row, "end_datetime"),
+        start_datetime=start,
+        end_datetime=end,
         interval_type=_interval_type(row.get("interval_type")),
         interval_units=row.get("interval_units"),
         variables=_object(row.get("variables")),
@@ -58,7 +60,11 @@ def backfill_from_wire(obj: Any) -> LiveBackfill:
         total_run_count=_int_or_none(row.get("total_run_count")),
         run_status_counts=_counts(row.get("run_status_counts")),
         pipeline_schedule_id=_int_or_none(row.get("pipeline_schedule_id")),
-        raw=dict(row),
+        raw={
+            name: row[name]
+            for name, parsed in (("start_datetime", start), ("end_datetime", end))
+            if parsed is None and row.get(name) not in (None, "")
+        },
     )
 
 

@@ -78,7 +78,13 @@ def test_a_full_row_is_read():
     assert live.created_at == datetime(2026, 11, 22, 20, 7, 34, tzinfo=UTC)
     assert live.variables == {"a": 1}
     assert live.total_run_count is None
-    assert live.raw == ROW
+    assert live.raw == {}  # only what could not be read is kept as sent
+
+
+def test_a_datetime_that_does_not_parse_is_kept_as_sent():
+    live = backfill_from_wire({**ROW, "start_datetime": "not-a-date", "end_datetime": ""})
+    assert (live.start_datetime, live.end_datetime) == (None, None)
+    assert live.raw == {"start_datetime": "not-a-date"}
 
 
 @pytest.mark.parametrize(
