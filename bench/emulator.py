@@ -30,12 +30,13 @@ def emulator(*pipelines: str) -> Iterator[str]:
             process.stdout.close()
 
 
-def control(url: str, method: str, path: str, body: Any = None) -> None:
+def control(url: str, method: str, path: str, body: Any = None) -> Any:
+    """One call of the emulator's /_emulator endpoints; its JSON answer."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30):
-        pass
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return json.loads(answer.read() or b"null")
 
 
 def timed(func: Callable[[], object]) -> float:

@@ -15,6 +15,7 @@
 # Environment: BFS_MAGE_VENV (venv dir), BFS_MAGE_START_TIMEOUT (seconds, default 180),
 #              BFS_MAGE_INSTALL_HEARTBEAT (seconds between progress lines while installing, default 30),
 #              PYTEST (default .venv/bin/pytest); extra arguments go to pytest.
+#              BFS_REAL_MAGE_RUN: a command to run in step 5 instead of the suite (make bench-real-mage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -170,4 +171,9 @@ export BFS_REAL_MAGE_URL="${URL}" BFS_REAL_MAGE_PIPELINE="${PIPELINE}"
 export BFS_REAL_MAGE_FLAG_PIPELINE="${FLAG_PIPELINE}" BFS_REAL_MAGE_FLAG_DIR="${FLAG_DIR}"
 export BFS_REAL_MAGE_EDITOR_EMAIL="${EDITOR_EMAIL}" BFS_REAL_MAGE_EDITOR_PASSWORD="${EDITOR_PASSWORD}"
 export BFS_REAL_MAGE_VIEWER_EMAIL="${VIEWER_EMAIL}" BFS_REAL_MAGE_VIEWER_PASSWORD="${VIEWER_PASSWORD}"
-"${PYTEST}" -m real_mage tests/contract "$@"
+if [ -n "${BFS_REAL_MAGE_RUN:-}" ]; then
+  # Another command against this throw-away Mage instead of the suite (make bench-real-mage).
+  ${BFS_REAL_MAGE_RUN} "$@"
+else
+  "${PYTEST}" -m real_mage tests/contract "$@"
+fi
