@@ -2,9 +2,10 @@
 
 Run: .venv/bin/python -m bench.apply_bench [--backfills 60] [--latency 0.02]
 Every API request gets `--latency` seconds of delay (a stand-in for a network round trip; the emulator
-itself answers in about a millisecond). Each backfill is created (POST, then PUT of its fields), read
-and started (PUT status): four round trips per item whatever the parallelism, plus one listing of the
-pipeline; what parallelism buys is overlap between items.
+itself answers in about a millisecond). Each backfill is created (POST, a listing of the pipeline for
+twins, PUT of its fields) and started (a read of its run counts, PUT status, a count of its runs): six
+round trips per item whatever the parallelism, plus one listing as apply begins; what parallelism buys
+is overlap between items.
 """
 
 from __future__ import annotations
