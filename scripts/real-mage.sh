@@ -47,8 +47,8 @@ install_mage() {
     say "free some space or point BFS_MAGE_VENV at a disk with room."
     exit 1
   fi
-  say "installing mage-ai==${MAGE_VERSION} into ${VENV}: once, about 1.4 GB; 3 minutes on a fast"
-  say "  connection, 10 or more on a slow or busy machine. Later runs reuse it."
+  say "installing mage-ai==${MAGE_VERSION} into ${VENV}: once, about 1.4 GB; 1-2 minutes with a fast"
+  say "  package index, 10 or more on a slow connection or busy machine. Later runs reuse it."
   say "  step 1/3: creating the venv"
   python3 -m venv "${VENV}"
   say "  step 2/3: upgrading pip"
