@@ -8,7 +8,10 @@ Nothing a server does can hold a command for long or fill its memory: an answer 
 up once it takes longer than the request timeout from sending to its last byte, or once its decoded
 size passes `MAX_ANSWER_BYTES`; a listing may not run to more pages than its own `metadata.count`
 allows; and once Mage has answered nothing for a few request timeouts in a row, the session stops
-sending (every thread of it) instead of trying each remaining request in turn.
+sending (every thread of it) instead of trying each remaining request in turn. The request timeout
+bounds the head of an answer as well as its body: every read and write on a connection ends by the
+deadline of the request using it (`_DeadlineBackend`), so not even a server that sends its headers a byte
+at a time can hold a request longer.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 
 from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageError, MalformedAnswer
@@ -134,10 +138,12 @@ class MageSession:
         self._server_time: datetime | None = None
         self._silent_since: float | None = None  # when the current run of unanswered attempts began
         self._last_silence = ""  # why the latest of them failed
+        limits = httpx.Limits(max_connections=self.workers, max_keepalive_connections=self.workers)
         self._http = httpx.Client(
             base_url=connection.url.rstrip("/"),
             timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=self.workers, max_keepalive_connections=self.workers),
+            limits=limits,
+            transport=_deadline_transport(limits),
         )
 
     def close(self) -> None:
@@ -299,25 +305,31 @@ class MageSession:
         headers: dict[str, str],
     ) -> _Answer:
         deadline = self._clock() + self.timeout
-        try:
-            request = self._http.build_request(method, path, params=params, json=body, headers=headers)
-            response = self._http.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _NotSent(_describe(exc)) from None
-        except httpx.TransportError as exc:
-            raise _NoAnswer(_describe(exc), timed_out=isinstance(exc, httpx.TimeoutException)) from None
-        try:
-            self._note_clock(response)
-            data = self._read_body(response, deadline)
-        except httpx.TransportError as exc:
-            raise _NoAnswer(_describe(exc), timed_out=isinstance(exc, httpx.TimeoutException)) from None
-        except httpx.DecodingError as exc:
-            raise _NoAnswer(
-                f"the answer's content encoding is broken ({_describe(exc)})", timed_out=False
-            ) from None
-        finally:
-            response.close()
+        with _connections_end_by(time.monotonic() + self.timeout):
+            try:
+                request = self._http.build_request(method, path, params=params, json=body, headers=headers)
+                response = self._http.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise _NotSent(_describe(exc)) from None
+            except httpx.TransportError as exc:
+                raise self._no_answer(exc, "no complete answer within") from None
+            try:
+                self._note_clock(response)
+                data = self._read_body(response, deadline)
+            except httpx.TransportError as exc:
+                raise self._no_answer(exc, "the answer was still coming after") from None
+            except httpx.DecodingError as exc:
+                raise _NoAnswer(
+                    f"the answer's content encoding is broken ({_describe(exc)})", timed_out=False
+                ) from None
+            finally:
+                response.close()
         return _Answer(response.status_code, data, _retry_after(response))
+
+    def _no_answer(self, exc: httpx.TransportError, timed_out_text: str) -> _NoAnswer:
+        if isinstance(exc, httpx.TimeoutException):
+            return _NoAnswer(f"{timed_out_text} {self.timeout:g} s ({_describe(exc)})", timed_out=True)
+        return _NoAnswer(_describe(exc), timed_out=False)
 
     def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
         """The decoded body, read as it streams in: refused once it passes the size cap or the deadline."""
@@ -533,6 +545,98 @@ def _too_deep(value: Any) -> bool:
         children = current.values() if isinstance(current, dict) else current
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+# -- every read and write of a request ends by its deadline ---------------------------------------------
+
+_request = threading.local()  # .deadline: time.monotonic() by which the thread's request must be done
+
+
+@contextmanager
+def _connections_end_by(deadline: float) -> Iterator[None]:
+    """Within this block, the calling thread's reads, writes and connects end by `deadline`."""
+    _request.deadline = deadline
+    try:
+        yield
+    finally:
+        _request.deadline = None
+
+
+def _within(timeout: float | None) -> float | None:
+    """The timeout of one socket operation: its own, or less if the request's deadline comes first. Past
+    the deadline a socket still gets a moment, so that it times out (as httpx then says) rather than
+    blocks."""
+    deadline: float | None = getattr(_request, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = max(deadline - time.monotonic(), 0.001)
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation ends by the deadline of the request using it: the read
+    timeout alone bounds only the gap between two bytes."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _within(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _within(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets, each wrapped in a `_DeadlineStream`."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(host, port, _within(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _within(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's transport over a connection pool of `_DeadlineBackend` sockets. httpx takes no network
+    backend, so its pool is replaced by an equal one that has it (tests/test_transport.py's trickling
+    headers fail if this stops working)."""
+    transport = httpx.HTTPTransport(limits=limits)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_DeadlineBackend(),
+    )
+    return transport
 
 
 def _retry_after(response: httpx.Response) -> float | None:

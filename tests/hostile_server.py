@@ -86,6 +86,21 @@ class Exchange:
             pass  # the client gave up and closed the connection: what the tests want to see
         handler.close_connection = True
 
+    def trickle_head(self, total: int, pause: float) -> None:
+        """A status line, then a header a byte at a time (`pause` seconds apart): the head never ends."""
+        wfile = self._handler.wfile
+        try:
+            wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(total):
+                if self.stopping.wait(pause):
+                    break
+                wfile.write(b"a")
+                wfile.flush()
+                self.sent[0] += 1
+        except OSError:
+            pass  # the client gave up and closed the connection
+        self._handler.close_connection = True
+
     def hang(self) -> None:
         """Answer nothing, until the client gives up or the server stops."""
         self.stopping.wait(60)

@@ -72,6 +72,27 @@ def test_a_body_that_trickles_is_given_up_at_the_request_timeout(server: Hostile
     assert all(count < total for count in sent)  # each attempt stopped reading long before the end
 
 
+def test_headers_that_trickle_are_given_up_at_the_request_timeout(server: HostileServer):
+    sent: list[int] = []
+    total = 400  # 20 s of header at one byte per 0.05 s, each byte well inside the read timeout
+
+    def trickle(exchange: Exchange) -> None:
+        exchange.trickle_head(total, pause=0.05)
+        sent.append(exchange.sent[0])
+
+    server.on("GET", LIST, trickle)
+    with client_of(server, timeout=0.3) as api, pytest.raises(ConnectionFailed) as caught:
+        api.list_backfills(PIPELINE)
+    message = str(caught.value)
+    assert "now 0.3 s" in message
+    assert message.startswith("check MAGE_URL (--url), or give Mage more time with MAGE_REQUEST_TIMEOUT")
+    assert "no complete answer within 0.3 s" in message  # why the last try failed
+    assert 1 <= server.count("GET", LIST) <= 4
+    server.wait_idle()
+    assert sent
+    assert all(count < total for count in sent)  # each attempt stopped waiting long before the end
+
+
 def test_a_listing_whose_next_never_ends_is_refused_after_the_pages_its_count_allows(server: HostileServer):
     ids = itertools.count(1)
 
