@@ -23,8 +23,16 @@ DETACH_TIMEOUT = 30.0
 HELP = f"""Serve a Mage 0.9.80-compatible backfill API on 127.0.0.1 (for tests and demos).
 
 The first line printed is the URL. Auth is on by default with Mage's public api key, the owner
-{OWNER_EMAIL}/{OWNER_PASSWORD} and an Editor editor@example.com/editor. Tests steer it through
-/_emulator/... It runs until Ctrl-C or SIGTERM.
+{OWNER_EMAIL}/{OWNER_PASSWORD}, an Editor editor@example.com/editor and a Viewer
+viewer@example.com/viewer. It runs until Ctrl-C or SIGTERM.
+
+Its own endpoints under /_emulator/ make dates fail, complete runs, inject faults (errors, latency,
+dropped connections) and show the requests it got: docs/emulator.md lists them. For example:
+
+\b
+    curl -X POST "$MAGE_URL/_emulator/runs/outcomes" \\
+      -d '{{"pipeline_uuid": "daily_sales", "fail_dates": ["2024-01-03"]}}'
+
 
 With --detach it starts in the background on a free port, waits until it answers, prints shell
 commands that set MAGE_URL, the owner's login (MAGE_EMAIL, MAGE_PASSWORD) and {PID_VARIABLE},

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import http.client
+import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from backfill_sync.emulator.faults import FAULT_KINDS
 from tests.emulator.conftest import PIPELINE
 from tests.emulator_http import API_KEY
 
@@ -130,3 +133,30 @@ def test_seed_refuses_what_the_api_would(owner):
     bad = {"pipeline_uuid": PIPELINE, "start_datetime": "not-a-date"}
     assert owner.control("POST", "seed", {"backfills": [bad]}).status == 400
     assert owner.get("/api/backfills").body["metadata"]["count"] == 0
+
+
+# -- docs/emulator.md is what users learn the controls from: it must name every one, and only those -----
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
+
+
+def documented_endpoints() -> list[tuple[str, str]]:
+    return re.findall(r"^\| `(GET|POST|DELETE) /_emulator/([a-z/]+)`", DOCS.read_text(), re.MULTILINE)
+
+
+def test_the_docs_name_every_fault_kind():
+    kinds = re.findall(r"^\| `([a-z_]+)` \|", DOCS.read_text(), re.MULTILINE)
+    assert sorted(kinds) == sorted(FAULT_KINDS)
+
+
+def test_every_documented_control_endpoint_answers(owner):
+    endpoints = documented_endpoints()
+    assert len(endpoints) == 8
+    for method, name in endpoints:
+        body = {"backfill_id": 1} if name == "runs/complete" else {"pipeline_uuid": PIPELINE}
+        answer = owner.control(method, name, body if method == "POST" and name != "faults" else None)
+        assert answer.status != 404, f"{method} /_emulator/{name}: {answer.body}"
+
+
+def test_an_undocumented_control_endpoint_is_a_404(owner):
+    assert owner.control("POST", "no-such-thing", {}).status == 404
