@@ -10,7 +10,8 @@
 #   4. creates the pipeline bfs_conformance with a no-op block, bfs_flags whose block fails on dates
 #      flagged by a file in a folder of this run, an Editor and a Viewer user, through the API;
 #   5. runs `pytest -m real_mage tests/contract` with the BFS_REAL_MAGE_* variables set;
-#   6. always stops the server's process group and removes the temporary directory (trap).
+#   6. always stops the server's process group and removes the temporary directory (trap); when
+#      something failed, Mage's own log is kept in build/real-mage-server.log.
 #
 # Environment: BFS_MAGE_VENV (venv dir), BFS_MAGE_START_TIMEOUT (seconds, default 180),
 #              BFS_MAGE_INSTALL_HEARTBEAT (seconds between progress lines while installing, default 30),
@@ -140,6 +141,13 @@ wait_until_answering() {
 }
 
 stop_mage() {
+  local status=$?
+  if [ "${status}" -ne 0 ] && [ -s "${WORK}/server.log" ]; then
+    # What Mage itself said (its scheduler's tracebacks above all) outlives the throw-away project.
+    mkdir -p build
+    cp "${WORK}/server.log" build/real-mage-server.log
+    say "Mage's own log is kept in build/real-mage-server.log"
+  fi
   if [ -n "${SERVER_PID:-}" ]; then
     # setsid made the server a session leader: its pid is its process-group id.
     kill -TERM -- "-${SERVER_PID}" 2>/dev/null || true
