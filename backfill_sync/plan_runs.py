@@ -1,7 +1,8 @@
 """PURE: what a plan does to a started backfill's runs - retries of the dates that failed before
-`retry_failed_before`, runs for the dates a window gains (same interval, same grid), cancels of the
-unfinished runs of the dates it loses - and what an edit leaves its runs as (the warnings). The run
-lists come from the caller, for the backfills `run_lists_wanted` names."""
+`retry_failed_before`, runs for the dates a window gains (same interval, same grid; also those it gets
+back with a run a narrowing cancelled), cancels of the unfinished runs of the dates it loses - and what
+an edit leaves its runs as (the warnings). The run lists come from the caller, for the backfills
+`run_lists_wanted` names."""
 
 from __future__ import annotations
 
@@ -92,11 +93,15 @@ def run_actions(
     actions: list[Action] = []
     notes: tuple[str, ...] = ()
     window = desired.schedule or live.schedule()
+    gained: frozenset[datetime] = frozenset()
     if desired.schedule is not None and manages_window(desired, live):
-        change = window_change(desired.schedule, runs)
+        change = window_change(desired.schedule, runs, live.schedule())
         if change.gained:
             actions.append(Action("run", runs=len(change.gained), dates=change.gained))
-        notes = _left_behind(desired.schedule, runs) if not change.moved else ()
+            gained = frozenset(change.gained)
+        notes = _returning(change.returning) + (
+            _left_behind(desired.schedule, runs) if not change.moved else ()
+        )
         if change.lost:
             lost = tuple(run.execution_date for run in change.lost if run.execution_date is not None)
             actions.append(Action("cancel_runs", runs=len(lost), dates=lost))
@@ -104,7 +109,12 @@ def run_actions(
         chosen = runs_to_retry(
             window, runs, desired.retry_failed_before, backfill_cancelled=live.status == "cancelled"
         )
-        dates = tuple(run.execution_date for run in chosen if run.execution_date is not None)
+        # A date the window gets back is run anew, not also retried.
+        dates = tuple(
+            run.execution_date
+            for run in chosen
+            if run.execution_date is not None and run.execution_date not in gained
+        )
         if dates:
             actions.insert(
                 1 if actions and actions[0].kind == "run" else 0, Action("retry", len(dates), dates=dates)
@@ -123,6 +133,16 @@ def manages_window(desired: DesiredBackfill, live: LiveBackfill) -> bool:
         after.interval_units,
     )
     return same_interval and (before.start, before.end) != (after.start, after.end)
+
+
+def _returning(dates: Sequence[datetime]) -> tuple[str, ...]:
+    if not dates:
+        return ()
+    noun = "date comes" if len(dates) == 1 else "dates come"
+    return (
+        f"{len(dates)} of these {noun} back into the window with a cancelled run (a narrower window "
+        "cancelled it): run again, like new dates",
+    )
 
 
 def _left_behind(window: Schedule, runs: Sequence[Run]) -> tuple[str, ...]:

@@ -132,6 +132,40 @@ def test_a_crash_between_runs_and_window_is_repaired_by_the_next_plan():
     assert days(item, "run") == ["02-02"]
 
 
+def narrowed_then_cancelled() -> list[Run]:
+    """January, narrowed to 01-20 while it ran: the runs of 01-21..01-31 were cancelled."""
+    return [
+        *january_runs(days=20),
+        *(run(21 + day, f"2024-01-{21 + day:02d}", "cancelled") for day in range(11)),
+    ]
+
+
+def test_dates_a_rewidened_window_gets_back_with_cancelled_runs_run_again():
+    item = plan_with_runs(
+        desired("a", end="2024-01-22", state="started"),
+        live(1, "a", end="2024-01-20 00:00:00", status="running"),
+        narrowed_then_cancelled(),
+    )
+    assert kinds(item) == ["update", "run"]
+    assert days(item, "run") == ["01-21", "01-22"]
+    assert item.notes[0].startswith("2 of these dates come back into the window with a cancelled run")
+
+
+def test_a_date_back_in_the_window_is_run_not_also_retried():
+    item = plan_with_runs(
+        desired("a", end="2024-01-22", state="started", retry_failed_before=BEFORE),
+        live(1, "a", end="2024-01-20 00:00:00", status="running"),
+        [
+            *january_runs(days=20),
+            *(
+                run(21 + day, f"2024-01-{21 + day:02d}", "cancelled", "2024-05-01 10:00:00")
+                for day in range(11)
+            ),
+        ],
+    )
+    assert (kinds(item), days(item, "run")) == (["update", "run"], ["01-21", "01-22"])
+
+
 def test_retry_and_new_dates_together():
     item = plan_with_runs(
         desired("a", end="2024-02-01", state="started", retry_failed_before=BEFORE),

@@ -209,6 +209,45 @@ def test_a_window_that_shrinks_cancels_the_runs_of_lost_dates_only(quiet_flags, 
     assert run_cli("plan", "--detailed-exitcode", str(ws.folder)).code == 0
 
 
+def test_a_date_a_narrowing_cancelled_runs_once_when_the_window_takes_it_back(
+    quiet_flags, quiet_emulator, tmp_path
+):
+    ws, run_cli = quiet_flags
+    ws.write(ws.entry("rewidened", extra="state: started", end="2024-01-05"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
+    ws.write(ws.entry("rewidened", extra="state: started", end="2024-01-03"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0  # cancels 01-04 and 01-05
+    ws.write(ws.entry("rewidened", extra="state: started", end="2024-01-04"))
+    saved = tmp_path / "plan.json"
+    planned = run_cli("plan", "--out", str(saved), str(ws.folder))
+    (run_line,) = [line for line in planned.out.splitlines() if line.startswith("  + run ")]
+    assert "2024-01-04" in run_line and "2024-01-05" not in run_line, planned.out
+    assert "1 to run new dates" in planned.out
+    first = run_cli("apply", "--auto-approve", str(saved))
+    assert first.code == 0, first.out + first.err
+    again = run_cli("apply", "--auto-approve", str(saved))  # the same reviewed plan, applied twice
+    assert again.code == 0, again.out + again.err
+    with MageClient(quiet_emulator.connection("owner")) as api:
+        backfill = by_name(api, ws, "rewidened")
+        jan_4 = [
+            status
+            for _, status in sorted(
+                (run.id, run.status)
+                for run in api.runs.list_runs(backfill.id)
+                if run.execution_date and run.execution_date.day == 4
+            )
+        ]
+        # The run the narrowing cancelled, then one new run: the second apply added none.
+        assert (len(jan_4), jan_4[0]) == (2, "cancelled"), jan_4
+        quiet_emulator.complete_runs(backfill.id)
+    assert run_cli("plan", "--detailed-exitcode", str(ws.folder)).code == 0
+    document = status_json(run_cli, ws.folder)
+    assert (document["backfills"][0]["state"], document["backfills"][0]["dates"]["completed"]) == (
+        "completed",
+        4,
+    )
+
+
 def test_an_unanswered_run_create_is_found_not_sent_again(tmp_path, emulator_server, monkeypatch, capsys):
     ws = Workspace(tmp_path, emulator_server, emulator_server.flag_pipeline)
     run_cli = command_line(emulator_server, monkeypatch, capsys)
