@@ -419,6 +419,45 @@ def test_a_rename_alone_carries_no_warning_about_runs():
     assert item.warnings == ()
 
 
+RENAME_HINT = (
+    'same window and variables as unmanaged id 2 "reload-eu-2024-q1": renamed? '
+    "add previous_names: [reload-eu-2024-q1] to keep it"
+)
+
+
+def test_a_create_alike_an_unmanaged_started_backfill_asks_whether_it_was_renamed():
+    old = live(2, "reload-eu-2024-q1", variables={"region": "eu"}, status="completed")
+    item = plan_one(desired("reload-eu", variables={"region": "eu"}, state="started"), old)
+    assert [action.kind for action in item.actions] == ["create", "start"]
+    assert item.warnings == (RENAME_HINT,)
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        pytest.param(live(2, "reload-eu-2024-q1", end="2024-01-30 00:00:00"), id="other-window"),
+        pytest.param(live(2, "reload-eu-2024-q1", variables={"region": "us"}), id="other-variables"),
+        pytest.param(live(2, "reload-eu-2024-q1", units=2), id="other-interval"),
+        pytest.param(live(2, None), id="no-name-to-keep"),
+    ],
+)
+def test_a_create_unlike_any_unmanaged_backfill_asks_nothing(old):
+    item = plan_one(desired("reload-eu", variables={"region": "eu"}, state="started"), old)
+    assert item.warnings == ()
+
+
+def test_a_name_yaml_would_misread_is_quoted_in_the_hint():
+    item = plan_one(desired("new"), live(2, "a: b"))
+    (warning,) = item.warnings
+    assert warning.endswith('unmanaged id 2 "a: b": renamed? add previous_names: ["a: b"] to keep it')
+
+
+def test_a_backfill_managed_already_asks_nothing():
+    # Only a create asks: an update of a backfill found by its name is no rename.
+    item = plan_one(desired("a", state="started"), live(1, "a", status="running"), live(2, "b"))
+    assert item.warnings == ()
+
+
 def test_never_started_twins_of_the_name_are_deleted_and_the_lowest_id_kept():
     item = plan_one(desired("a", state="started"), live(4, "a"), live(9, "a"), live(2, "a"))
     assert item.live_id == 2

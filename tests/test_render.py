@@ -93,6 +93,21 @@ def test_blocked_actions_say_why(plan: Plan):
     ) in text
 
 
+def test_a_create_alike_an_unmanaged_backfill_warns_in_every_format():
+    renamed = plan_of(
+        manifest(desired("reload-eu", state="started")),
+        live_backfills=[live(2, "reload-eu-2024-q1", status="completed")],
+    )
+    hint = (
+        'same window and variables as unmanaged id 2 "reload-eu-2024-q1": renamed? '
+        "add previous_names: [reload-eu-2024-q1] to keep it"
+    )
+    assert f"! warning: {hint}" in render_plan_text(renamed, color=False)
+    assert f"!     warning: {hint}" in render_plan_markdown(renamed)
+    (item,) = json.loads(render_plan_json(renamed))["pipelines"][0]["items"]
+    assert item["warnings"] == [hint]
+
+
 def test_text_ends_with_the_summary_line(plan: Plan):
     text = render_plan_text(plan, color=False)
     assert text.splitlines()[-1] == (
