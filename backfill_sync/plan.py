@@ -90,7 +90,8 @@ def plan_pipeline(
             claimed.update(twin.id for twin in twins)
             item = with_twins_removed(item, twins)
         items.append(item)
-    unmanaged = tuple(backfill for backfill in live if backfill.id not in claimed)
+    # By id, whatever order Mage listed them in: a PR comment's diff changes only when they do.
+    unmanaged = tuple(sorted((b for b in live if b.id not in claimed), key=lambda backfill: backfill.id))
     items = [_with_rename_hints(item, unmanaged) for item in items]
     return PipelinePlan(pipeline_uuid=manifest.pipeline_uuid, items=tuple(items), unmanaged=unmanaged)
 

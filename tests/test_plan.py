@@ -11,6 +11,7 @@ from backfill_sync.errors import PlanError, PlanProblem
 from backfill_sync.models import Action, DesiredBackfill, DesiredState, LiveBackfill, PlanItem, SourceLocation
 from backfill_sync.plan import RESTART_BLOCKED, RUNS_STAY_NOTE
 from backfill_sync.plan_runs import WINDOW_NOT_MANAGED_WARNING
+from backfill_sync.render import render_plan_markdown, render_plan_text
 from tests.factories import desired, live, manifest, name_only_absent, plan_of
 
 DAYS_IN_JANUARY = 31  # the factories' default window: 2024-01-01 .. 2024-01-31 daily
@@ -108,6 +109,23 @@ def test_unclaimed_live_backfills_are_listed_unmanaged_in_order():
     (pipeline,) = plan.pipelines
     assert [backfill.id for backfill in pipeline.unmanaged] == [1, 3]
     assert pipeline.items[0].live_id == 2
+
+
+def test_unmanaged_backfills_are_listed_by_id_whatever_order_mage_lists_them_in():
+    live_backfills = [live(backfill_id, f"b{backfill_id}") for backfill_id in (18, 17, 16, 15, 12, 13)]
+    plan = plan_of(manifest(desired("a")), live_backfills=live_backfills)
+    assert [backfill.id for backfill in plan.pipelines[0].unmanaged] == [12, 13, 15, 16, 17, 18]
+    text = render_plan_text(plan, color=False)
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("    id ")] == [
+        "12",
+        "13",
+        "15",
+        "16",
+        "17",
+        "18",
+    ]
+    markdown = render_plan_markdown(plan)
+    assert markdown.index('id 12 "b12"') < markdown.index('id 13 "b13"') < markdown.index('id 18 "b18"')
 
 
 def test_live_backfills_of_other_pipelines_are_not_listed():
