@@ -28,12 +28,14 @@ from backfill_sync.models import (
 from backfill_sync.runs import (
     RETRY_LATER_THAN_NOW,
     UNFINISHED,
+    Progress,
     Run,
     in_window,
     latest_runs,
     progress_from_counts,
     runs_to_retry,
     window_change,
+    window_progress,
 )
 
 EDIT_AFTER_START_WARNING = "already started: runs it has created keep their old dates and variables"
@@ -202,21 +204,34 @@ def check_retry_instants(manifest: Manifest, mage_time: datetime | None) -> None
         )
 
 
-def with_progress(plan: Plan, counts: Mapping[int, RunCounts]) -> Plan:
+def with_progress(
+    plan: Plan, counts: Mapping[int, RunCounts], runs: Mapping[int, Sequence[Run]] | None = None
+) -> Plan:
     """The plan with each started backfill's run progress on the items that change it (shown next to
-    its actions, "completed 28/31, 3 failed"); counts come from Mage's run_status_counts."""
+    its actions, "completed 28/31, 3 failed"). Where the plan read a backfill's runs, only the dates of
+    its window count; elsewhere Mage's run_status_counts, which also count dates that left the window."""
+    seen = runs or {}
 
     def item_with(item: PlanItem) -> PlanItem:
-        found = None if item.live is None else counts.get(item.live.id)
-        if found is None or not item.actions:
+        if item.live is None or not item.actions:
             return item
-        return dataclasses.replace(item, progress=progress_from_counts(found.total, found.by_status))
+        progress = _progress_of(item.live, counts.get(item.live.id), seen.get(item.live.id))
+        return item if progress is None else dataclasses.replace(item, progress=progress)
 
     pipelines = tuple(
         dataclasses.replace(pipeline, items=tuple(map(item_with, pipeline.items)))
         for pipeline in plan.pipelines
     )
     return dataclasses.replace(plan, pipelines=pipelines)
+
+
+def _progress_of(live: LiveBackfill, counts: RunCounts | None, runs: Sequence[Run] | None) -> Progress | None:
+    if live.status is None or (counts is None and runs is None):
+        return None
+    if runs is not None:
+        return window_progress(live.schedule(), runs)
+    assert counts is not None, "checked above"
+    return progress_from_counts(counts.total, counts.by_status)
 
 
 def progress_wanted(plan: Plan) -> list[LiveBackfill]:

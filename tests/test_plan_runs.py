@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 import pytest
 
 from backfill_sync.errors import PlanError
-from backfill_sync.models import PlanItem
+from backfill_sync.models import PlanItem, RunCounts
 from backfill_sync.plan_runs import (
     EDIT_AFTER_START_WARNING,
     GRID_MOVED_WARNING,
     VARIABLES_AFTER_START_WARNING,
     WINDOW_NOT_MANAGED_WARNING,
     run_lists_wanted,
+    with_progress,
 )
+from backfill_sync.render import render_plan_text
 from backfill_sync.runs import Run
 from tests.factories import desired, january_runs, live, manifest, plan_of, run
 
@@ -173,6 +175,22 @@ def test_retry_and_new_dates_together():
         failed_january(),
     )
     assert kinds(item) == ["update", "run", "retry"]
+
+
+def test_progress_counts_only_the_dates_of_the_window_where_the_runs_were_read():
+    # Mage's counts: the 20 dates of the window and the 11 a narrowing cancelled.
+    backfill = live(1, "a", end="2024-01-20 00:00:00", status="running")
+    runs = [*january_runs("running", days=20), *narrowed_then_cancelled()[20:]]
+    plan = plan_of(
+        manifest(desired("a", end="2024-01-22", state="started")), live_backfills=[backfill], runs={1: runs}
+    )
+    counts = {1: RunCounts(20, {"running": 20, "cancelled": 11})}
+    (item,) = with_progress(plan, counts, {1: runs}).items()
+    assert item.progress is not None
+    assert (item.progress.total, dict(item.progress.counts)) == (20, {"running": 20})
+    assert "      runs now: completed 0/20, 20 running\n" in render_plan_text(
+        with_progress(plan, counts, {1: runs}), color=False
+    )
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ from backfill_sync.render import (
     render_plan_text,
     render_summary_line,
 )
+from backfill_sync.render.text import describe_progress
+from backfill_sync.runs import progress_from_counts
 from tests.factories import desired, every_action_plan, live, manifest, name_only_absent, plan_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +108,25 @@ def test_a_create_alike_an_unmanaged_backfill_warns_in_every_format():
     assert f"!     warning: {hint}" in render_plan_markdown(renamed)
     (item,) = json.loads(render_plan_json(renamed))["pipelines"][0]["items"]
     assert item["warnings"] == [hint]
+
+
+@pytest.mark.parametrize(
+    ("progress", "text"),
+    [
+        pytest.param(
+            progress_from_counts(31, {"completed": 28, "failed": 3}),
+            "completed 28/31, 3 failed",
+            id="counts-of-the-window",
+        ),
+        pytest.param(
+            progress_from_counts(20, {"cancelled": 11, "running": 20}),
+            "31 dates with runs, at least 11 outside the window of 20: 0 completed, 11 cancelled, 20 running",
+            id="counts-beyond-the-window",
+        ),
+    ],
+)
+def test_progress_sets_only_the_windows_dates_against_its_total(progress, text):
+    assert describe_progress(progress) == text
 
 
 def test_text_ends_with_the_summary_line(plan: Plan):

@@ -23,7 +23,7 @@ from backfill_sync.render.summary import (
     runs_word,
     summarize_plan,
 )
-from backfill_sync.runs import Progress, verdict
+from backfill_sync.runs import Progress, counts_cover_window_only, verdict
 from backfill_sync.safe_text import printable
 
 
@@ -102,14 +102,24 @@ def _some_dates(dates: Sequence[datetime]) -> str:
 
 
 def describe_progress(progress: Progress) -> str:
-    """`completed 28/31, 3 failed, 0 running`: where a started backfill's dates stand."""
-    parts = [f"completed {progress.count('completed')}/{progress.total}"]
-    parts += [
+    """`completed 28/31, 3 failed, 0 running`: where a started backfill's window stands.
+
+    Mage's own counts (all a plan has where it did not read the runs) also count dates that have left
+    the window; when they add up to more than the window, they are labelled as such, not set against it.
+    """
+    if counts_cover_window_only(progress.total, progress.counts):
+        return ", ".join([f"completed {progress.count('completed')}/{progress.total}", *_counts(progress)])
+    dated = sum(progress.counts.values())
+    outside = dated - progress.total
+    counts = ", ".join([f"{progress.count('completed')} completed", *_counts(progress)])
+    return f"{dated} dates with runs, at least {outside} outside the window of {progress.total}: {counts}"
+
+
+def _counts(progress: Progress) -> list[str]:
+    parts = [
         f"{progress.count(status)} {status}" for status in ("failed", "cancelled") if progress.count(status)
     ]
-    if progress.unfinished > 0:
-        parts.append(f"{progress.unfinished} running")
-    return ", ".join(parts)
+    return parts + ([f"{progress.unfinished} running"] if progress.unfinished > 0 else [])
 
 
 def _change_text(change: FieldChange, kind: ActionKind, paint: Paint) -> str:
