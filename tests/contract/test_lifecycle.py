@@ -126,7 +126,7 @@ def test_failed_dates_are_named_retried_once_and_a_wider_window_runs_only_new_da
     )
     flags.write(wider)
     planned = run_cli("plan", str(flags.folder))
-    assert ": 2 new dates (first 2024-04-05, last 2024-04-06), +2 runs" in planned.out, planned.out
+    assert ": 2 new dates (2024-04-05..2024-04-06), +2 runs" in planned.out, planned.out
     extended = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
     assert extended.code == 0, extended.out + extended.err
     assert run_cli("plan", "--detailed-exitcode", str(flags.folder)).code == 0
@@ -177,7 +177,7 @@ def test_a_window_that_shrinks_cancels_the_runs_of_lost_dates_only(quiet_flags, 
     ws.write(ws.entry("shrinks", extra="state: started", end="2024-01-03"))
     planned = run_cli("plan", str(ws.folder))
     assert (
-        ": 2 dates no longer in the window (2024-01-04, 2024-01-05), stops 2 unfinished runs" in planned.out
+        ": 2 dates no longer in the window (2024-01-04..2024-01-05), stops 2 unfinished runs" in planned.out
     )
     assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
     with MageClient(quiet_emulator.connection("owner")) as api:
