@@ -3,9 +3,12 @@ and which never-started twins of it an interrupted create (or two applies at onc
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from backfill_sync.compare import desired_fields, diff_fields, live_fields
 from backfill_sync.errors import PlanError, PlanProblem
 from backfill_sync.models import DesiredBackfill, LiveBackfill, Manifest
 
@@ -67,6 +70,32 @@ def twins_of(desired: DesiredBackfill, candidates: Sequence[LiveBackfill]) -> tu
     if rest and all(twin.name == desired.name and twin.status is None for twin in rest):
         return tuple(rest)
     return ()
+
+
+# What a rename leaves alike: the window, the interval and the variables.
+_RENAME_KEEPS = frozenset({"start_datetime", "end_datetime", "interval_type", "interval_units", "variables"})
+_PLAIN_YAML = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def rename_hints(desired: DesiredBackfill, unmanaged: Sequence[LiveBackfill]) -> tuple[str, ...]:
+    """For an entry that would be created: the unmanaged backfills it looks like a rename of (same
+    window and variables), and how to keep one - creating it instead would run every date again."""
+    if desired.schedule is None:
+        return ()
+    wanted = desired_fields(desired)
+    return tuple(
+        f"same window and variables as unmanaged id {backfill.id} "
+        f"{json.dumps(backfill.name, ensure_ascii=False)}: renamed? add previous_names: "
+        f"[{_yaml_scalar(backfill.name)}] to keep it"
+        for backfill in sorted(unmanaged, key=lambda b: b.id)
+        if backfill.name is not None
+        and not {change.field for change in diff_fields(live_fields(backfill), wanted)} & _RENAME_KEEPS
+    )
+
+
+def _yaml_scalar(text: str) -> str:
+    """The name as it can be pasted into a YAML flow list: bare when plain, else JSON-quoted."""
+    return text if _PLAIN_YAML.fullmatch(text) else json.dumps(text, ensure_ascii=False)
 
 
 def _match_pinned_id(desired: DesiredBackfill, live: LiveIndex) -> LiveBackfill:

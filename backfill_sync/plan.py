@@ -12,7 +12,7 @@ from datetime import datetime
 
 from backfill_sync.compare import desired_fields, diff_fields, fingerprint, live_fields
 from backfill_sync.errors import PlanError, PlanProblem
-from backfill_sync.matching import LiveIndex, match_backfills, name_candidates, twins_of
+from backfill_sync.matching import LiveIndex, match_backfills, name_candidates, rename_hints, twins_of
 from backfill_sync.models import (
     LIVE_STATUSES,
     Action,
@@ -90,8 +90,19 @@ def plan_pipeline(
             claimed.update(twin.id for twin in twins)
             item = with_twins_removed(item, twins)
         items.append(item)
-    unmanaged = tuple(backfill for backfill in live if backfill.id not in claimed)
+    # By id, whatever order Mage listed them in: a PR comment's diff changes only when they do.
+    unmanaged = tuple(sorted((b for b in live if b.id not in claimed), key=lambda backfill: backfill.id))
+    items = [_with_rename_hints(item, unmanaged) for item in items]
     return PipelinePlan(pipeline_uuid=manifest.pipeline_uuid, items=tuple(items), unmanaged=unmanaged)
+
+
+def _with_rename_hints(item: PlanItem, unmanaged: Sequence[LiveBackfill]) -> PlanItem:
+    """A create that looks like a rename of an unmanaged backfill says so (it would run every date
+    again); the entry's previous_names would keep the one there is."""
+    if not any(action.kind == "create" for action in item.actions):
+        return item
+    hints = rename_hints(item.desired, unmanaged)
+    return dataclasses.replace(item, warnings=(*item.warnings, *hints)) if hints else item
 
 
 def with_twins_removed(item: PlanItem, twins: Sequence[LiveBackfill]) -> PlanItem:

@@ -1,7 +1,8 @@
 """PURE: what a plan does to a started backfill's runs - retries of the dates that failed before
-`retry_failed_before`, runs for the dates a window gains (same interval, same grid), cancels of the
-unfinished runs of the dates it loses - and what an edit leaves its runs as (the warnings). The run
-lists come from the caller, for the backfills `run_lists_wanted` names."""
+`retry_failed_before`, runs for the dates a window gains (same interval, same grid; also those it gets
+back with a run a narrowing cancelled), cancels of the unfinished runs of the dates it loses - and what
+an edit leaves its runs as (the warnings). The run lists come from the caller, for the backfills
+`run_lists_wanted` names."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ from backfill_sync.models import (
 from backfill_sync.runs import (
     RETRY_LATER_THAN_NOW,
     UNFINISHED,
+    Progress,
     Run,
     in_window,
     latest_runs,
     progress_from_counts,
     runs_to_retry,
     window_change,
+    window_progress,
 )
 
 EDIT_AFTER_START_WARNING = "already started: runs it has created keep their old dates and variables"
@@ -92,11 +95,15 @@ def run_actions(
     actions: list[Action] = []
     notes: tuple[str, ...] = ()
     window = desired.schedule or live.schedule()
+    gained: frozenset[datetime] = frozenset()
     if desired.schedule is not None and manages_window(desired, live):
-        change = window_change(desired.schedule, runs)
+        change = window_change(desired.schedule, runs, live.schedule())
         if change.gained:
             actions.append(Action("run", runs=len(change.gained), dates=change.gained))
-        notes = _left_behind(desired.schedule, runs) if not change.moved else ()
+            gained = frozenset(change.gained)
+        notes = _returning(change.returning) + (
+            _left_behind(desired.schedule, runs) if not change.moved else ()
+        )
         if change.lost:
             lost = tuple(run.execution_date for run in change.lost if run.execution_date is not None)
             actions.append(Action("cancel_runs", runs=len(lost), dates=lost))
@@ -104,7 +111,12 @@ def run_actions(
         chosen = runs_to_retry(
             window, runs, desired.retry_failed_before, backfill_cancelled=live.status == "cancelled"
         )
-        dates = tuple(run.execution_date for run in chosen if run.execution_date is not None)
+        # A date the window gets back is run anew, not also retried.
+        dates = tuple(
+            run.execution_date
+            for run in chosen
+            if run.execution_date is not None and run.execution_date not in gained
+        )
         if dates:
             actions.insert(
                 1 if actions and actions[0].kind == "run" else 0, Action("retry", len(dates), dates=dates)
@@ -123,6 +135,16 @@ def manages_window(desired: DesiredBackfill, live: LiveBackfill) -> bool:
         after.interval_units,
     )
     return same_interval and (before.start, before.end) != (after.start, after.end)
+
+
+def _returning(dates: Sequence[datetime]) -> tuple[str, ...]:
+    if not dates:
+        return ()
+    noun = "date comes" if len(dates) == 1 else "dates come"
+    return (
+        f"{len(dates)} of these {noun} back into the window with a cancelled run (a narrower window "
+        "cancelled it): run again, like new dates",
+    )
 
 
 def _left_behind(window: Schedule, runs: Sequence[Run]) -> tuple[str, ...]:
@@ -182,21 +204,34 @@ def check_retry_instants(manifest: Manifest, mage_time: datetime | None) -> None
         )
 
 
-def with_progress(plan: Plan, counts: Mapping[int, RunCounts]) -> Plan:
+def with_progress(
+    plan: Plan, counts: Mapping[int, RunCounts], runs: Mapping[int, Sequence[Run]] | None = None
+) -> Plan:
     """The plan with each started backfill's run progress on the items that change it (shown next to
-    its actions, "completed 28/31, 3 failed"); counts come from Mage's run_status_counts."""
+    its actions, "completed 28/31, 3 failed"). Where the plan read a backfill's runs, only the dates of
+    its window count; elsewhere Mage's run_status_counts, which also count dates that left the window."""
+    seen = runs or {}
 
     def item_with(item: PlanItem) -> PlanItem:
-        found = None if item.live is None else counts.get(item.live.id)
-        if found is None or not item.actions:
+        if item.live is None or not item.actions:
             return item
-        return dataclasses.replace(item, progress=progress_from_counts(found.total, found.by_status))
+        progress = _progress_of(item.live, counts.get(item.live.id), seen.get(item.live.id))
+        return item if progress is None else dataclasses.replace(item, progress=progress)
 
     pipelines = tuple(
         dataclasses.replace(pipeline, items=tuple(map(item_with, pipeline.items)))
         for pipeline in plan.pipelines
     )
     return dataclasses.replace(plan, pipelines=pipelines)
+
+
+def _progress_of(live: LiveBackfill, counts: RunCounts | None, runs: Sequence[Run] | None) -> Progress | None:
+    if live.status is None or (counts is None and runs is None):
+        return None
+    if runs is not None:
+        return window_progress(live.schedule(), runs)
+    assert counts is not None, "checked above"
+    return progress_from_counts(counts.total, counts.by_status)
 
 
 def progress_wanted(plan: Plan) -> list[LiveBackfill]:

@@ -205,13 +205,19 @@ def runs_to_retry(
 class WindowChange:
     """What a new window means for the runs a backfill already has."""
 
-    gained: tuple[datetime, ...] = ()  # dates of the new window with no run
+    gained: tuple[datetime, ...] = ()  # dates of the new window to run (see window_change)
     lost: tuple[Run, ...] = ()  # unfinished latest runs of dates outside the new window
     moved: bool = False  # some runs lie off the new window's date grid: runs are not managed then
+    returning: tuple[datetime, ...] = ()  # the gained dates that come back with a cancelled latest run
 
 
-def window_change(new: Schedule, runs: Iterable[Run]) -> WindowChange:
-    """Dates to run and runs to cancel so that the runs match the window `new`.
+def window_change(new: Schedule, runs: Iterable[Run], old: Schedule | None = None) -> WindowChange:
+    """Dates to run and runs to cancel so that the runs match the window `new` (the window was `old`).
+
+    A date is to run when it has no run (a run that exists may come from an apply that stopped before
+    writing the window: it is not run twice), or when it comes back into the window (it is not in `old`;
+    with no `old`, no date does) with a cancelled latest run: a narrower window cancelled it, so it is
+    not done. A cancelled run of a date that stays in the window is left to `retry_failed_before`.
 
     Only when every existing run lies on the new window's date grid (the same step, the start shifted by
     whole steps): otherwise the grid moved (or the month-end drift differs) and the runs' dates and
@@ -220,14 +226,21 @@ def window_change(new: Schedule, runs: Iterable[Run]) -> WindowChange:
     latest = latest_runs(runs)
     if not all(on_grid(new, date) for date in latest):
         return WindowChange(moved=True)
-    gained = tuple(date for date in run_dates(new) if date not in latest)
+    gained = tuple(date for date in run_dates(new) if date not in latest or _returns(latest[date], old))
+    returning = tuple(date for date in gained if date in latest)
     lost = tuple(
         sorted(
             (run for date, run in latest.items() if run.status in UNFINISHED and not in_window(new, date)),
             key=_by_date,
         )
     )
-    return WindowChange(gained=gained, lost=lost)
+    return WindowChange(gained=gained, lost=lost, returning=returning)
+
+
+def _returns(latest: Run, old: Schedule | None) -> bool:
+    """Whether a date of the new window with this latest run comes back cancelled from outside `old`."""
+    assert latest.execution_date is not None, "latest runs have dates"
+    return latest.status == "cancelled" and old is not None and not in_window(old, latest.execution_date)
 
 
 def date_ranges(schedule: Schedule | None, dates: Iterable[datetime]) -> list[tuple[datetime, datetime]]:

@@ -11,6 +11,7 @@ from backfill_sync.errors import PlanError, PlanProblem
 from backfill_sync.models import Action, DesiredBackfill, DesiredState, LiveBackfill, PlanItem, SourceLocation
 from backfill_sync.plan import RESTART_BLOCKED, RUNS_STAY_NOTE
 from backfill_sync.plan_runs import WINDOW_NOT_MANAGED_WARNING
+from backfill_sync.render import render_plan_markdown, render_plan_text
 from tests.factories import desired, live, manifest, name_only_absent, plan_of
 
 DAYS_IN_JANUARY = 31  # the factories' default window: 2024-01-01 .. 2024-01-31 daily
@@ -108,6 +109,23 @@ def test_unclaimed_live_backfills_are_listed_unmanaged_in_order():
     (pipeline,) = plan.pipelines
     assert [backfill.id for backfill in pipeline.unmanaged] == [1, 3]
     assert pipeline.items[0].live_id == 2
+
+
+def test_unmanaged_backfills_are_listed_by_id_whatever_order_mage_lists_them_in():
+    live_backfills = [live(backfill_id, f"b{backfill_id}") for backfill_id in (18, 17, 16, 15, 12, 13)]
+    plan = plan_of(manifest(desired("a")), live_backfills=live_backfills)
+    assert [backfill.id for backfill in plan.pipelines[0].unmanaged] == [12, 13, 15, 16, 17, 18]
+    text = render_plan_text(plan, color=False)
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("    id ")] == [
+        "12",
+        "13",
+        "15",
+        "16",
+        "17",
+        "18",
+    ]
+    markdown = render_plan_markdown(plan)
+    assert markdown.index('id 12 "b12"') < markdown.index('id 13 "b13"') < markdown.index('id 18 "b18"')
 
 
 def test_live_backfills_of_other_pipelines_are_not_listed():
@@ -416,6 +434,45 @@ def test_a_pinned_rename_onto_another_backfills_name_is_refused():
 def test_a_rename_alone_carries_no_warning_about_runs():
     item = plan_one(desired("new", previous_names=["old"]), live(1, "old", status="running"))
     assert [change.field for change in item.changes] == ["name"]
+    assert item.warnings == ()
+
+
+RENAME_HINT = (
+    'same window and variables as unmanaged id 2 "reload-eu-2024-q1": renamed? '
+    "add previous_names: [reload-eu-2024-q1] to keep it"
+)
+
+
+def test_a_create_alike_an_unmanaged_started_backfill_asks_whether_it_was_renamed():
+    old = live(2, "reload-eu-2024-q1", variables={"region": "eu"}, status="completed")
+    item = plan_one(desired("reload-eu", variables={"region": "eu"}, state="started"), old)
+    assert [action.kind for action in item.actions] == ["create", "start"]
+    assert item.warnings == (RENAME_HINT,)
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        pytest.param(live(2, "reload-eu-2024-q1", end="2024-01-30 00:00:00"), id="other-window"),
+        pytest.param(live(2, "reload-eu-2024-q1", variables={"region": "us"}), id="other-variables"),
+        pytest.param(live(2, "reload-eu-2024-q1", units=2), id="other-interval"),
+        pytest.param(live(2, None), id="no-name-to-keep"),
+    ],
+)
+def test_a_create_unlike_any_unmanaged_backfill_asks_nothing(old):
+    item = plan_one(desired("reload-eu", variables={"region": "eu"}, state="started"), old)
+    assert item.warnings == ()
+
+
+def test_a_name_yaml_would_misread_is_quoted_in_the_hint():
+    item = plan_one(desired("new"), live(2, "a: b"))
+    (warning,) = item.warnings
+    assert warning.endswith('unmanaged id 2 "a: b": renamed? add previous_names: ["a: b"] to keep it')
+
+
+def test_a_backfill_managed_already_asks_nothing():
+    # Only a create asks: an update of a backfill found by its name is no rename.
+    item = plan_one(desired("a", state="started"), live(1, "a", status="running"), live(2, "b"))
     assert item.warnings == ()
 
 

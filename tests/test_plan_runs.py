@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 import pytest
 
 from backfill_sync.errors import PlanError
-from backfill_sync.models import PlanItem
+from backfill_sync.models import PlanItem, RunCounts
 from backfill_sync.plan_runs import (
     EDIT_AFTER_START_WARNING,
     GRID_MOVED_WARNING,
     VARIABLES_AFTER_START_WARNING,
     WINDOW_NOT_MANAGED_WARNING,
     run_lists_wanted,
+    with_progress,
 )
+from backfill_sync.render import render_plan_text
 from backfill_sync.runs import Run
 from tests.factories import desired, january_runs, live, manifest, plan_of, run
 
@@ -132,6 +134,40 @@ def test_a_crash_between_runs_and_window_is_repaired_by_the_next_plan():
     assert days(item, "run") == ["02-02"]
 
 
+def narrowed_then_cancelled() -> list[Run]:
+    """January, narrowed to 01-20 while it ran: the runs of 01-21..01-31 were cancelled."""
+    return [
+        *january_runs(days=20),
+        *(run(21 + day, f"2024-01-{21 + day:02d}", "cancelled") for day in range(11)),
+    ]
+
+
+def test_dates_a_rewidened_window_gets_back_with_cancelled_runs_run_again():
+    item = plan_with_runs(
+        desired("a", end="2024-01-22", state="started"),
+        live(1, "a", end="2024-01-20 00:00:00", status="running"),
+        narrowed_then_cancelled(),
+    )
+    assert kinds(item) == ["update", "run"]
+    assert days(item, "run") == ["01-21", "01-22"]
+    assert item.notes[0].startswith("2 of these dates come back into the window with a cancelled run")
+
+
+def test_a_date_back_in_the_window_is_run_not_also_retried():
+    item = plan_with_runs(
+        desired("a", end="2024-01-22", state="started", retry_failed_before=BEFORE),
+        live(1, "a", end="2024-01-20 00:00:00", status="running"),
+        [
+            *january_runs(days=20),
+            *(
+                run(21 + day, f"2024-01-{21 + day:02d}", "cancelled", "2024-05-01 10:00:00")
+                for day in range(11)
+            ),
+        ],
+    )
+    assert (kinds(item), days(item, "run")) == (["update", "run"], ["01-21", "01-22"])
+
+
 def test_retry_and_new_dates_together():
     item = plan_with_runs(
         desired("a", end="2024-02-01", state="started", retry_failed_before=BEFORE),
@@ -139,6 +175,22 @@ def test_retry_and_new_dates_together():
         failed_january(),
     )
     assert kinds(item) == ["update", "run", "retry"]
+
+
+def test_progress_counts_only_the_dates_of_the_window_where_the_runs_were_read():
+    # Mage's counts: the 20 dates of the window and the 11 a narrowing cancelled.
+    backfill = live(1, "a", end="2024-01-20 00:00:00", status="running")
+    runs = [*january_runs("running", days=20), *narrowed_then_cancelled()[20:]]
+    plan = plan_of(
+        manifest(desired("a", end="2024-01-22", state="started")), live_backfills=[backfill], runs={1: runs}
+    )
+    counts = {1: RunCounts(20, {"running": 20, "cancelled": 11})}
+    (item,) = with_progress(plan, counts, {1: runs}).items()
+    assert item.progress is not None
+    assert (item.progress.total, dict(item.progress.counts)) == (20, {"running": 20})
+    assert "      runs now: completed 0/20, 20 running\n" in render_plan_text(
+        with_progress(plan, counts, {1: runs}), color=False
+    )
 
 
 @pytest.mark.parametrize(

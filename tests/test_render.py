@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -26,7 +27,9 @@ from backfill_sync.render import (
     render_plan_text,
     render_summary_line,
 )
-from tests.factories import desired, every_action_plan, live, manifest, name_only_absent, plan_of
+from backfill_sync.render.text import describe_action_dates, describe_progress
+from backfill_sync.runs import progress_from_counts
+from tests.factories import desired, every_action_plan, live, manifest, name_only_absent, plan_of, run
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -88,9 +91,43 @@ def test_colour_only_when_asked_and_only_as_decoration(plan: Plan):
 def test_blocked_actions_say_why(plan: Plan):
     text = render_plan_text(plan, color=False)
     assert (
-        '  ! restart "to-restart" (id 13, cancelled) (+31 runs) '
+        '  ! restart "to-restart" (id 13, cancelled): +31 runs '
         "[blocked: restarting re-creates every run; pass --allow-restart to plan and apply it]\n"
     ) in text
+
+
+def test_a_create_alike_an_unmanaged_backfill_warns_in_every_format():
+    renamed = plan_of(
+        manifest(desired("reload-eu", state="started")),
+        live_backfills=[live(2, "reload-eu-2024-q1", status="completed")],
+    )
+    hint = (
+        'same window and variables as unmanaged id 2 "reload-eu-2024-q1": renamed? '
+        "add previous_names: [reload-eu-2024-q1] to keep it"
+    )
+    assert f"! warning: {hint}" in render_plan_text(renamed, color=False)
+    assert f"!     warning: {hint}" in render_plan_markdown(renamed)
+    (item,) = json.loads(render_plan_json(renamed))["pipelines"][0]["items"]
+    assert item["warnings"] == [hint]
+
+
+@pytest.mark.parametrize(
+    ("progress", "text"),
+    [
+        pytest.param(
+            progress_from_counts(31, {"completed": 28, "failed": 3}),
+            "completed 28/31, 3 failed",
+            id="counts-of-the-window",
+        ),
+        pytest.param(
+            progress_from_counts(20, {"cancelled": 11, "running": 20}),
+            "31 dates with runs, at least 11 outside the window of 20: 0 completed, 11 cancelled, 20 running",
+            id="counts-beyond-the-window",
+        ),
+    ],
+)
+def test_progress_sets_only_the_windows_dates_against_its_total(progress, text):
+    assert describe_progress(progress) == text
 
 
 def test_text_ends_with_the_summary_line(plan: Plan):
@@ -164,14 +201,38 @@ def test_nothing_at_all_is_just_no_changes():
     assert render_plan_markdown(quiet) == f"{MARKDOWN_MARKER}\n### backfill-sync plan\n\n**No changes.**\n"
 
 
+def test_a_window_widened_at_both_ends_shows_two_ranges_of_new_dates():
+    first_quarter = [
+        run(n + 1, f"{datetime(2024, 1, 1) + timedelta(days=n):%Y-%m-%d}", "completed") for n in range(91)
+    ]
+    widened = plan_of(
+        manifest(desired("q1", start="2023-12-30", end="2024-04-05", state="started")),
+        live_backfills=[live(1, "q1", end="2024-03-31 00:00:00", status="completed")],
+        runs={1: first_quarter},
+    )
+    assert ": 7 new dates (2023-12-30..2023-12-31, 2024-04-01..2024-04-05), +7 runs\n" in render_plan_text(
+        widened, color=False
+    )
+
+
+def test_past_five_ranges_the_rest_are_counted_in_dates():
+    every_other_day = tuple(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=2 * n) for n in range(7))
+    text = describe_action_dates(Action("retry", runs=7, dates=every_other_day), desired("a").schedule)
+    assert text == (
+        "7 failed dates (2024-01-01, 2024-01-03, 2024-01-05, 2024-01-07, 2024-01-09 and 2 more dates), "
+        "+7 runs"
+    )
+
+
 @pytest.mark.parametrize(
     ("action", "shown"),
     [
-        pytest.param(Action("cancel", runs=None), "(stops ? unfinished runs)", id="cancel-unknown"),
-        pytest.param(Action("cancel", runs=0), "(no unfinished runs)", id="cancel-none"),
-        pytest.param(Action("cancel", runs=1), "(stops 1 unfinished run)", id="cancel-one"),
-        pytest.param(Action("delete", runs=None), "(stops ? unfinished runs first)", id="delete-unknown"),
-        pytest.param(Action("start", runs=1), "(+1 run)", id="start-one"),
+        pytest.param(Action("cancel", runs=None), ": stops ? unfinished runs", id="cancel-unknown"),
+        pytest.param(Action("cancel", runs=0), ": no unfinished runs", id="cancel-none"),
+        pytest.param(Action("cancel", runs=1), ": stops 1 unfinished run", id="cancel-one"),
+        pytest.param(Action("delete", runs=None), ": stops ? unfinished runs first", id="delete-unknown"),
+        pytest.param(Action("start", runs=1), ": +1 run", id="start-one"),
+        pytest.param(Action("update"), "", id="no-effect"),
     ],
 )
 def test_run_effects(action: Action, shown: str):
@@ -182,7 +243,8 @@ def test_run_effects(action: Action, shown: str):
     text = render_plan_text(
         replace(base, pipelines=(replace(base.pipelines[0], items=(item,)),)), color=False
     )
-    assert f'{action.kind} "a" (id 1, running) {shown}\n' in text
+    # One pair of parentheses (the id and where it stands), then the effect after a colon.
+    assert f'{action.kind} "a" (id 1, running){shown}\n' in text
 
 
 # ---------------------------------------------------------------------------------------------------------

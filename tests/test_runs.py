@@ -245,6 +245,26 @@ def test_a_shrunk_window_cancels_only_unfinished_runs_of_lost_dates():
     assert ([lost.id for lost in change.lost], change.gained) == ([4], ())
 
 
+def test_dates_back_in_the_window_with_cancelled_runs_run_again():
+    # 01-01..01-05 was narrowed to 01-03, which cancelled 01-04 and 01-05; 01-04 comes back.
+    runs = [*ALL_DONE[:3], run(4, "2024-01-04", "cancelled"), run(5, "2024-01-05", "cancelled")]
+    change = window_change(window("2024-01-01", "2024-01-04"), runs, window("2024-01-01", "2024-01-03"))
+    assert (days(change), change.returning, change.lost) == (["01-04"], (at("2024-01-04"),), ())
+
+
+def test_a_cancelled_date_that_stays_in_the_window_is_left_to_retries():
+    runs = [*ALL_DONE[:2], run(3, "2024-01-03", "cancelled"), *ALL_DONE[3:]]
+    change = window_change(window("2024-01-01", "2024-01-06"), runs, window("2024-01-01", "2024-01-05"))
+    assert (days(change), change.returning) == (["01-06"], ())
+
+
+def test_a_date_back_in_the_window_whose_run_was_not_cancelled_is_not_run_twice():
+    # An apply created the run of 01-04 and stopped before writing the wider window.
+    runs = [*ALL_DONE[:3], run(6, "2024-01-04", "initial"), run(4, "2024-01-04", "cancelled")]
+    change = window_change(window("2024-01-01", "2024-01-04"), runs, window("2024-01-01", "2024-01-03"))
+    assert change.gained == ()
+
+
 def test_a_moved_window_keeps_runs_that_landed_on_the_grid():
     change = window_change(window("2024-02-01", "2024-02-03"), [run(1, "2024-01-01", "running")])
     assert (days(change), [lost.id for lost in change.lost]) == (["02-01", "02-02", "02-03"], [1])

@@ -51,7 +51,7 @@ def build_plan(
     counts = client.run_counts(progress_wanted(the_plan))
     if counts_matter(the_plan, counts):
         the_plan = plan_with(with_run_counts(live, counts))
-    return with_progress(the_plan, counts)
+    return with_progress(the_plan, counts, runs)
 
 
 def read_saved_plan(path: Path) -> Plan:

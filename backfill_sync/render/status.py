@@ -11,7 +11,7 @@ from backfill_sync.models import JsonObject
 from backfill_sync.render.markdown import escape_markdown
 from backfill_sync.render.plan_json import public_url
 from backfill_sync.render.summary import Paint, painter
-from backfill_sync.render.text import format_date
+from backfill_sync.render.text import format_range
 from backfill_sync.runs import RUN_STATUSES, VERDICTS, Progress, date_ranges
 from backfill_sync.safe_text import json_safe, printable
 from backfill_sync.status import BackfillStatus, StatusReport
@@ -81,7 +81,7 @@ def describe_dates(backfill: BackfillStatus, progress: Progress) -> str:
     if not dates:
         return ""
     ranges = date_ranges(backfill.live.schedule(), dates)
-    shown = ", ".join(_range_text(first, last) for first, last in ranges[:DATES_SHOWN])
+    shown = ", ".join(format_range(first, last) for first, last in ranges[:DATES_SHOWN])
     more = len(ranges) - DATES_SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -112,10 +112,6 @@ def verdict_counts(report: StatusReport) -> dict[str, int]:
     for backfill in report.backfills:
         counts[backfill.verdict] += 1
     return counts
-
-
-def _range_text(first: datetime, last: datetime) -> str:
-    return format_date(first) if first == last else f"{format_date(first)}..{format_date(last)}"
 
 
 def _failed_count(backfill: BackfillStatus) -> int:

@@ -8,7 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from backfill_sync.datetimes import format_iso
-from backfill_sync.models import Action, ActionKind, FieldChange, LiveBackfill, PipelinePlan, Plan, PlanItem
+from backfill_sync.models import (
+    Action,
+    ActionKind,
+    FieldChange,
+    LiveBackfill,
+    PipelinePlan,
+    Plan,
+    PlanItem,
+    Schedule,
+)
 from backfill_sync.render.summary import (
     BLOCKED_SYMBOL,
     KIND_STYLES,
@@ -23,7 +32,7 @@ from backfill_sync.render.summary import (
     runs_word,
     summarize_plan,
 )
-from backfill_sync.runs import Progress, verdict
+from backfill_sync.runs import Progress, counts_cover_window_only, date_ranges, verdict
 from backfill_sync.safe_text import printable
 
 
@@ -73,43 +82,63 @@ def action_text(item: PlanItem, action: Action, paint: Paint) -> str:
         ids = ", ".join(map(str, action.ids))
         return f"  {symbol} delete twins of {label(item)}: ids {ids} (never started){blocked}"
     if action.kind in DATED_KINDS:
-        dates = describe_action_dates(action)
+        dates = describe_action_dates(action, item.desired.schedule or _live_window(item))
         return f"  {symbol} {ACTION_WORDS[action.kind]} {label(item)}: {dates}{blocked}"
     effect = describe_runs(action)
-    effect_text = f" ({effect})" if effect else ""
+    effect_text = f": {effect}" if effect else ""
     return f"  {symbol} {action.kind} {label(item)}{effect_text}{blocked}"
 
 
-def describe_action_dates(action: Action) -> str:
-    """A run, retry or cancel_runs in words: `3 failed dates (2024-01-03, ...), +3 runs`."""
+def _live_window(item: PlanItem) -> Schedule | None:
+    return None if item.live is None else item.live.schedule()
+
+
+def describe_action_dates(action: Action, window: Schedule | None = None) -> str:
+    """A run, retry or cancel_runs in words: `3 failed dates (2024-01-03, 2024-01-09..2024-01-10),
+    +3 runs`; dates that follow each other on the window's grid are shown as one range."""
     count = len(action.dates)
     noun = "date" if count == 1 else "dates"
+    shown = describe_ranges(window, action.dates)
     if action.kind == "run":
-        first, last = action.dates[0], action.dates[-1]
-        where = format_date(first) if count == 1 else f"first {format_date(first)}, last {format_date(last)}"
-        return f"{count} new {noun} ({where}), {plus_runs(action.runs)}"
-    shown = _some_dates(action.dates)
+        return f"{count} new {noun} ({shown}), {plus_runs(action.runs)}"
     if action.kind == "retry":
         return f"{count} failed {noun} ({shown}), {plus_runs(action.runs)}"
     return f"{count} {noun} no longer in the window ({shown}), stops {count} unfinished {runs_word(count)}"
 
 
-def _some_dates(dates: Sequence[datetime]) -> str:
-    """At most DATES_SHOWN dates, then how many more (the JSON plan has them all)."""
-    shown = ", ".join(format_date(date) for date in dates[:DATES_SHOWN])
-    more = len(dates) - DATES_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
+def describe_ranges(window: Schedule | None, dates: Sequence[datetime]) -> str:
+    """At most DATES_SHOWN ranges of consecutive dates, then how many dates more (the JSON has them all)."""
+    ranges = date_ranges(window, dates)
+    shown = ranges[:DATES_SHOWN]
+    more = sum(1 for date in dates if date > shown[-1][1]) if shown else 0
+    text = ", ".join(format_range(first, last) for first, last in shown)
+    return text + (f" and {more} more {'date' if more == 1 else 'dates'}" if more > 0 else "")
+
+
+def format_range(first: datetime, last: datetime) -> str:
+    """`2024-03-21..2024-03-31`, or the one date."""
+    return format_date(first) if first == last else f"{format_date(first)}..{format_date(last)}"
 
 
 def describe_progress(progress: Progress) -> str:
-    """`completed 28/31, 3 failed, 0 running`: where a started backfill's dates stand."""
-    parts = [f"completed {progress.count('completed')}/{progress.total}"]
-    parts += [
+    """`completed 28/31, 3 failed, 0 running`: where a started backfill's window stands.
+
+    Mage's own counts (all a plan has where it did not read the runs) also count dates that have left
+    the window; when they add up to more than the window, they are labelled as such, not set against it.
+    """
+    if counts_cover_window_only(progress.total, progress.counts):
+        return ", ".join([f"completed {progress.count('completed')}/{progress.total}", *_counts(progress)])
+    dated = sum(progress.counts.values())
+    outside = dated - progress.total
+    counts = ", ".join([f"{progress.count('completed')} completed", *_counts(progress)])
+    return f"{dated} dates with runs, at least {outside} outside the window of {progress.total}: {counts}"
+
+
+def _counts(progress: Progress) -> list[str]:
+    parts = [
         f"{progress.count(status)} {status}" for status in ("failed", "cancelled") if progress.count(status)
     ]
-    if progress.unfinished > 0:
-        parts.append(f"{progress.unfinished} running")
-    return ", ".join(parts)
+    return parts + ([f"{progress.unfinished} running"] if progress.unfinished > 0 else [])
 
 
 def _change_text(change: FieldChange, kind: ActionKind, paint: Paint) -> str:
@@ -141,7 +170,7 @@ def describe_runs(action: Action) -> str:
     return ""
 
 
-DATES_SHOWN = 5  # dates a text line names before "and N more"
+DATES_SHOWN = 5  # dates (or ranges of dates) a text line names before "and N more dates"
 DATED_KINDS = frozenset({"run", "retry", "cancel_runs"})
 ACTION_WORDS: dict[str, str] = {"run": "run", "retry": "retry", "cancel_runs": "cancel runs of"}
 

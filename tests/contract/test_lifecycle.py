@@ -126,7 +126,7 @@ def test_failed_dates_are_named_retried_once_and_a_wider_window_runs_only_new_da
     )
     flags.write(wider)
     planned = run_cli("plan", str(flags.folder))
-    assert ": 2 new dates (first 2024-04-05, last 2024-04-06), +2 runs" in planned.out, planned.out
+    assert ": 2 new dates (2024-04-05..2024-04-06), +2 runs" in planned.out, planned.out
     extended = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
     assert extended.code == 0, extended.out + extended.err
     assert run_cli("plan", "--detailed-exitcode", str(flags.folder)).code == 0
@@ -177,7 +177,7 @@ def test_a_window_that_shrinks_cancels_the_runs_of_lost_dates_only(quiet_flags, 
     ws.write(ws.entry("shrinks", extra="state: started", end="2024-01-03"))
     planned = run_cli("plan", str(ws.folder))
     assert (
-        ": 2 dates no longer in the window (2024-01-04, 2024-01-05), stops 2 unfinished runs" in planned.out
+        ": 2 dates no longer in the window (2024-01-04..2024-01-05), stops 2 unfinished runs" in planned.out
     )
     assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
     with MageClient(quiet_emulator.connection("owner")) as api:
@@ -207,6 +207,45 @@ def test_a_window_that_shrinks_cancels_the_runs_of_lost_dates_only(quiet_flags, 
         3,
     )
     assert run_cli("plan", "--detailed-exitcode", str(ws.folder)).code == 0
+
+
+def test_a_date_a_narrowing_cancelled_runs_once_when_the_window_takes_it_back(
+    quiet_flags, quiet_emulator, tmp_path
+):
+    ws, run_cli = quiet_flags
+    ws.write(ws.entry("rewidened", extra="state: started", end="2024-01-05"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
+    ws.write(ws.entry("rewidened", extra="state: started", end="2024-01-03"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0  # cancels 01-04 and 01-05
+    ws.write(ws.entry("rewidened", extra="state: started", end="2024-01-04"))
+    saved = tmp_path / "plan.json"
+    planned = run_cli("plan", "--out", str(saved), str(ws.folder))
+    (run_line,) = [line for line in planned.out.splitlines() if line.startswith("  + run ")]
+    assert "2024-01-04" in run_line and "2024-01-05" not in run_line, planned.out
+    assert "1 to run new dates" in planned.out
+    first = run_cli("apply", "--auto-approve", str(saved))
+    assert first.code == 0, first.out + first.err
+    again = run_cli("apply", "--auto-approve", str(saved))  # the same reviewed plan, applied twice
+    assert again.code == 0, again.out + again.err
+    with MageClient(quiet_emulator.connection("owner")) as api:
+        backfill = by_name(api, ws, "rewidened")
+        jan_4 = [
+            status
+            for _, status in sorted(
+                (run.id, run.status)
+                for run in api.runs.list_runs(backfill.id)
+                if run.execution_date and run.execution_date.day == 4
+            )
+        ]
+        # The run the narrowing cancelled, then one new run: the second apply added none.
+        assert (len(jan_4), jan_4[0]) == (2, "cancelled"), jan_4
+        quiet_emulator.complete_runs(backfill.id)
+    assert run_cli("plan", "--detailed-exitcode", str(ws.folder)).code == 0
+    document = status_json(run_cli, ws.folder)
+    assert (document["backfills"][0]["state"], document["backfills"][0]["dates"]["completed"]) == (
+        "completed",
+        4,
+    )
 
 
 def test_an_unanswered_run_create_is_found_not_sent_again(tmp_path, emulator_server, monkeypatch, capsys):

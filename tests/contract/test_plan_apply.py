@@ -52,7 +52,7 @@ def test_create_and_start_then_nothing_to_do(cli, ws, mage, role):
     planned = cli("plan", "--detailed-exitcode", str(ws.folder), role=role)
     assert planned.code == EXIT_CHANGES, planned.err
     assert f'+ create "{ws.name("plain")}"' in planned.out
-    assert f'> start "{ws.name("go")}" (+5 runs)' in planned.out
+    assert f'> start "{ws.name("go")}": +5 runs' in planned.out
     assert planned.out.splitlines()[-1] == (
         "Plan: 2 to create, 0 to update, 1 to start, 0 to restart, 0 to retry, 0 to run new dates, "
         "0 to cancel, 0 to delete, 0 blocked; +5 runs, 0 stopped"
