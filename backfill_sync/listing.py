@@ -4,8 +4,8 @@ Mage honours any `_limit` (mage-api.md §4.4), so how many rows a page holds is 
 fit in PAGE_BYTES, judged from the rows the listing has brought so far (a backfill row is about 460
 bytes, but its variables and settings can make it much larger). An answer so stays far below the cap
 the transport puts on one answer, however large Mage is. Never a `_limit` <= 0: Mage answers it with
-no rows and `next: true`, forever (§7). As in `MageSession.list_all`, a listing is refused when a page is
-malformed, when it runs on past the rows its first page announced, or past MAX_LISTING_ROWS.
+no rows and `next: true`, forever (§7). A listing is refused when a page is malformed, when it runs on
+past the rows its first page announced, or past MAX_LISTING_ROWS.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from backfill_sync.errors import ApiError, MageError
 from backfill_sync.models import JsonObject, LiveBackfill
-from backfill_sync.transport import EXTRA_PAGES, MAX_LISTING_ROWS, MageSession
+from backfill_sync.transport import MageSession
 from backfill_sync.wire import (
     WireError,
     backfill_from_wire,
@@ -29,6 +29,13 @@ from backfill_sync.wire import (
 )
 
 T = TypeVar("T")
+
+# The rows one listing may hold: a backfill's runs are bounded by --max-runs (10 000 by default) times
+# its restarts, and no Mage holds anywhere near this many backfills or pipelines; 200 000 rows of
+# backfills still parse into about half a gigabyte.
+MAX_LISTING_ROWS = 200_000
+# Pages beyond what the first page's `metadata.count` needs, for rows added while listing.
+EXTRA_PAGES = 2
 
 # What one page should weigh at most: far below what the transport reads of one answer, and small
 # enough that the page, parsed, is a few tens of megabytes at most while its rows are read.
@@ -133,6 +140,21 @@ class Listing(Generic[T]):
         """Whether the pages agree with each other: every page gave the same count, and it is the number
         of distinct rows found. Rows added or removed mid-listing shift the pages, and it does not."""
         return self.totals == {unique}
+
+
+def list_pages(
+    session: MageSession,
+    path: str,
+    key: str,
+    params: dict[str, Any],
+    page_size: int,
+    read: Callable[[Any], T],
+) -> tuple[list[T], set[int]]:
+    """Every item of a listing read in pages of `page_size` rows, and every `metadata.count` the pages
+    gave: when rows move between pages, those counts disagree with the items, and the caller lists
+    again."""
+    listing = Listing(session, path, key, params, PageSize(page_size, fixed=page_size), read)
+    return listing.rest(), listing.totals
 
 
 # Guesses of a row's size before a page has been seen: a backfill is about 460 bytes in Mage 0.9.80, a

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from backfill_sync.errors import ApiError, MageError, UnknownOutcome
+from backfill_sync.listing import list_pages
 from backfill_sync.models import JsonObject
 from backfill_sync.runs import Run, Trigger
 from backfill_sync.transport import Backoff, MageSession, Unanswered
@@ -45,8 +46,8 @@ class RunClient:
             params["_format"] = "with_basic_details"
         page_size = FULL_PAGE_SIZE if full else SLIM_PAGE_SIZE
         for _ in range(LIST_ATTEMPTS):
-            items, totals = self._session.list_all(
-                "/api/pipeline_runs", "pipeline_runs", params, page_size, run_from_wire
+            items, totals = list_pages(
+                self._session, "/api/pipeline_runs", "pipeline_runs", params, page_size, run_from_wire
             )
             runs = {run.id: run for run in items}
             if totals == {len(runs)}:

@@ -7,7 +7,7 @@ so that its caller can read back what happened.
 Nothing a server does can hold a command for long or fill its memory: an answer is streamed and given
 up once it takes longer than the request timeout from sending to its last byte, or once its decoded
 size passes `MAX_ANSWER_BYTES`; a listing may not run to more pages than its own `metadata.count`
-allows; and once Mage has answered nothing for a few request timeouts in a row, the session stops
+allows (listing.py); and once Mage has answered nothing for a few request timeouts in a row, the session stops
 sending (every thread of it) instead of trying each remaining request in turn. The request timeout
 bounds the head of an answer as well as its body: every read and write on a connection ends by the
 deadline of the request using it (`_DeadlineBackend`), so not even a server that sends its headers a byte
@@ -16,7 +16,6 @@ at a time can hold a request longer.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import random
@@ -37,7 +36,7 @@ from backfill_sync.errors import ApiError, AuthError, ConnectionFailed, MageErro
 from backfill_sync.models import DEFAULT_REQUEST_TIMEOUT, JsonObject, MageConnection
 from backfill_sync.pacing import Pacer
 from backfill_sync.safe_text import Secrets
-from backfill_sync.wire import WireError, describe_value, error_from_body, listing_count, raw_token
+from backfill_sync.wire import WireError, describe_value, error_from_body, raw_token
 
 DEFAULT_TIMEOUT = DEFAULT_REQUEST_TIMEOUT
 DEFAULT_RETRIES = 3
@@ -48,12 +47,6 @@ RETRY_AFTER_CAP = 30.0
 # 64 MiB is ten times that and more, yet parses into well under 1 GB of Python objects, which a CI
 # runner has. A gzip bomb is stopped at this size too, as the decoded bytes are what is counted.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
-# The rows one listing may hold: a backfill's runs are bounded by --max-runs (10 000 by default) times
-# its restarts, and no Mage holds anywhere near this many backfills or pipelines; 200 000 rows of
-# backfills still parse into about half a gigabyte.
-MAX_LISTING_ROWS = 200_000
-# Pages beyond what the first page's `metadata.count` needs, for rows added while listing.
-EXTRA_PAGES = 2
 # After this many request timeouts without one answer, Mage counts as stopped: nothing more is sent.
 SILENT_TIMEOUTS = 3
 # Deeper JSON than this is no answer of Mage's (and Python's own parsers recurse on it).
@@ -165,48 +158,6 @@ class MageSession:
         self.auth_headers()  # log in once, before the threads start
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(func, items))
-
-    def list_all(
-        self,
-        path: str,
-        key: str,
-        params: dict[str, Any],
-        page_size: int,
-        read: Callable[[Any], T],
-    ) -> tuple[list[T], set[int]]:
-        """Every item of a paged Mage listing (`_limit`/`_offset`, `metadata.next`), each passed through
-        `read`, and every `metadata.count` the pages gave: when rows move between pages, those counts
-        disagree with the number of items, and the caller lists again.
-
-        A listing ends at the latest after the pages its first `metadata.count` needs (and a little
-        slack), and holds at most MAX_LISTING_ROWS rows: a server that pages forever is refused."""
-        if page_size < 1:
-            raise ValueError("page_size must be >= 1: Mage pages `_limit` <= 0 forever")
-        items: list[T] = []
-        totals: set[int] = set()
-        offset = 0
-        most_pages: int | None = None
-        for page_number in itertools.count(1):
-            page = self.call("GET", path, params={**params, "_limit": page_size, "_offset": offset})
-            with self.reading("GET", path):
-                rows, count, more = _page_of(page, key)
-                if most_pages is None:
-                    most_pages = _pages_allowed(count, page_size)
-                totals.add(count)
-                items += _read_rows(rows, key, offset, read)
-            if len(items) > MAX_LISTING_ROWS:
-                raise self._malformed("GET", path, f"the listing holds more than {MAX_LISTING_ROWS} rows")
-            if not more or not rows:
-                return items, totals
-            if page_number >= most_pages:
-                raise self._malformed(
-                    "GET",
-                    path,
-                    f"the listing did not end after {page_number} pages of {page_size} rows, though its "
-                    f"first page said it holds {min(totals)} rows (metadata.next stays true)",
-                )
-            offset += len(rows)
-        raise AssertionError("unreachable: a listing ends or is refused")
 
     def call(
         self,
@@ -509,30 +460,6 @@ class MageSession:
                 f"{exc.detail}); is --url the address of the Mage server itself?"
             )
         return MageError(f"Mage at {self.connection.url} failed the login: {exc}")
-
-
-def _page_of(page: JsonObject, key: str) -> tuple[list[Any], int, bool]:
-    """The rows of one listing page, its `metadata.count` and `metadata.next`; WireError if malformed."""
-    rows = page.get(key)
-    if not isinstance(rows, list):
-        raise WireError(f"{key} is {describe_value(rows)}, not a list")
-    return rows, listing_count(page), bool(page["metadata"].get("next"))
-
-
-def _pages_allowed(count: int, page_size: int) -> int:
-    if count > MAX_LISTING_ROWS:
-        raise WireError(f"metadata.count says {count} rows; backfill-sync reads at most {MAX_LISTING_ROWS}")
-    return math.ceil(count / page_size) + EXTRA_PAGES
-
-
-def _read_rows(rows: list[Any], key: str, offset: int, read: Callable[[Any], T]) -> list[T]:
-    found: list[T] = []
-    for index, row in enumerate(rows):
-        try:
-            found.append(read(row))
-        except WireError as exc:
-            raise WireError(f"{key}[{offset + index}]: {exc}") from None
-    return found
 
 
 def _too_deep(value: Any) -> bool:

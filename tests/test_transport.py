@@ -18,8 +18,9 @@ import pytest
 
 from backfill_sync.client import Backoff, MageClient
 from backfill_sync.errors import ApiError, ConnectionFailed, MageError, MalformedAnswer
+from backfill_sync.listing import MAX_LISTING_ROWS
 from backfill_sync.models import MageConnection
-from backfill_sync.transport import MAX_JSON_DEPTH, MAX_LISTING_ROWS
+from backfill_sync.transport import MAX_JSON_DEPTH
 from tests.hostile_server import PIPELINE, RAW_TOKEN, Exchange, HostileServer, listing, mage_row, repeat
 
 TOKEN = "hostile-user-token-0462"
