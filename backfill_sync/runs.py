@@ -22,8 +22,9 @@ RunStatus = Literal["initial", "running", "completed", "failed", "cancelled"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 UNFINISHED: tuple[str, ...] = ("initial", "running")
 
-# How a backfill stands, judged on its runs (see `verdict`).
-Verdict = Literal["not_started", "running", "completed", "failed", "cancelled", "incomplete"]
+# How a backfill stands, judged on its runs (see `verdict`); `not_applied` is for a manifest entry declared
+# `state: started` that Mage lacks or never started (status.BackfillStatus decides it, not the runs).
+Verdict = Literal["not_started", "running", "completed", "failed", "cancelled", "incomplete", "not_applied"]
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 
 

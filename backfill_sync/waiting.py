@@ -28,7 +28,9 @@ MAX_INTERVAL = 30.0
 BACKOFF_FACTOR = 1.5
 RUN_STATUS_COUNTS_SINCE = "0.9.70"  # mage-ai commit b622d74 (PR #4942) added run_status_counts
 
-WaitResultKind = Literal["completed", "failed", "timed_out", "interrupted"]
+# not_applied: some entry declared `state: started` is missing from Mage or never started; nothing is
+# waited for then (no run of it will ever come by waiting).
+WaitResultKind = Literal["completed", "failed", "timed_out", "interrupted", "not_applied"]
 
 
 class WaitRuns(Protocol):
@@ -103,8 +105,13 @@ def wait_for(
         kind = "interrupted"
     report = StatusReport(mage_url=mage_url, backfills=poller.statuses(targets))
     if kind is None:
-        kind = "completed" if report.outcome() == "completed" else "failed"
+        kind = _finished_kind(report)
     return WaitResult(kind=kind, report=report, waited=clock.now() - began)
+
+
+def _finished_kind(report: StatusReport) -> WaitResultKind:
+    outcome = report.outcome()
+    return "completed" if outcome == "completed" else "not_applied" if outcome == "not_applied" else "failed"
 
 
 class _Poller:

@@ -52,7 +52,7 @@ def test_text_names_failed_dates_as_ranges_the_first_few_and_how_many_more():
     assert lines[3] == "not started p/fresh (id 4, unmanaged)"
     assert lines[-1] == (
         "Status: 4 backfills: 0 completed, 1 running, 1 failed (9 failed dates), 0 incomplete, "
-        "1 cancelled, 1 not started."
+        "1 cancelled, 1 not started, 0 not applied."
     )
 
 

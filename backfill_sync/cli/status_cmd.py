@@ -19,7 +19,7 @@ from backfill_sync.render.status import render_status_json, render_status_markdo
 from backfill_sync.status import Outcome, StatusReport, read_status
 
 # --detailed-exitcode: what each outcome exits with.
-OUTCOME_EXIT_CODES: dict[Outcome, int] = {"completed": 0, "running": 2, "failed": 3}
+OUTCOME_EXIT_CODES: dict[Outcome, int] = {"completed": 0, "running": 2, "not_applied": 2, "failed": 3}
 
 
 @click.command()
@@ -31,8 +31,9 @@ OUTCOME_EXIT_CODES: dict[Outcome, int] = {"completed": 0, "running": 2, "failed"
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when every started backfill completed, 2 when some still run and none failed, "
-    "3 when some dates failed (running or not), 1 on error.",
+    help="Exit 0 when every started backfill completed, 2 when some are not finished and no date failed "
+    "(some still run, or some declared `state: started` are not applied: Mage lacks them or never "
+    "started them), 3 when some dates failed (running or not), 1 on error.",
 )
 @pipeline_filter_options
 @mage_connection_options
@@ -59,16 +60,20 @@ def status(
         failed       nothing runs any more and some dates failed (or were cancelled one by one)
         incomplete   nothing runs or failed, yet some dates have no run or will never start
         cancelled    cancelled in Mage, or declared `state: cancelled`
-        not started  never started
+        not started  never started (and not declared `state: started`)
+        not applied  declared `state: started`, but Mage lacks it or never started it:
+                     an apply failed, was blocked or has not run yet
 
     \b
         backfill-sync status                            # one line per backfill
         backfill-sync status --format json              # every failed date (schemas/status.schema.json)
         backfill-sync status --format markdown          # a table for a PR comment or job summary
-        backfill-sync status --detailed-exitcode        # 0 completed, 2 running, 3 some dates failed
+        backfill-sync status --detailed-exitcode        # 0 completed, 2 not finished, 3 dates failed
 
-    Exit code: 0 when everything could be read, 1 on error; with --detailed-exitcode as above.
-    Backfills cancelled in Mage or declared `state: cancelled` are not failures.
+    Exit code: 0 when everything could be read, 1 on error; with --detailed-exitcode: 0 every started
+    backfill completed; 2 not finished and no date failed (some still run, or some declared
+    `state: started` are not applied); 3 some dates failed. Backfills cancelled in Mage or declared
+    `state: cancelled` are not failures.
     """
     manifests = load_selected_manifests(
         paths, max_runs=DEFAULT_MAX_RUNS, includes=pipelines, excludes=excludes

@@ -25,12 +25,13 @@ from backfill_sync.models import JsonObject, MageConnection
 from backfill_sync.render.status import (
     backfill_label,
     describe_dates,
+    not_applied_label,
     render_status_markdown,
     render_status_text,
     status_to_dict,
 )
 from backfill_sync.safe_text import json_safe
-from backfill_sync.status import BackfillStatus, find_backfills
+from backfill_sync.status import BackfillStatus, Selection, StatusReport, find_backfills, report_of
 from backfill_sync.waiting import Target, WaitResult, wait_for
 
 DEFAULT_TIMEOUT = "2h"
@@ -107,12 +108,22 @@ def wait(
         paths, max_runs=DEFAULT_MAX_RUNS, includes=pipelines, excludes=excludes
     )
     with MageClient(connection) as client:
-        found = find_backfills(
+        selection = find_backfills(
             client, manifests, mage_url=connection.url, include_unmanaged=include_unmanaged
         )
-        targets = [Target(uuid, live, desired) for uuid, live, desired in found]
-        result = wait_with_progress(targets, client, connection, timeout)
+        if selection.not_applied:
+            result = not_applied_result(client, selection, connection)
+        else:
+            targets = [Target(uuid, live, desired) for uuid, live, desired in selection.found]
+            result = wait_with_progress(targets, client, connection, timeout)
         return report_wait(result, output_format, timeout, client.server_time())
+
+
+def not_applied_result(client: MageClient, selection: Selection, connection: MageConnection) -> WaitResult:
+    """Entries declared started that Mage lacks or never started will not run however long one waits:
+    say so at once, with where the others stand."""
+    report = report_of(client, selection, mage_url=connection.url)
+    return WaitResult(kind="not_applied", report=report, waited=0.0)
 
 
 def wait_with_progress(
@@ -163,7 +174,7 @@ def verdict_message(result: WaitResult, timeout: float, mage_now: datetime | Non
         return "Every date of the started backfills completed."
     if result.kind == "interrupted":
         return "Stopped waiting (Ctrl-C). Nothing in Mage was changed; the runs go on."
-    lines: list[str] = []
+    lines: list[str] = _not_applied_lines(result.report)
     if result.kind == "timed_out":
         running = [b for b in backfills if b.verdict == "running"]
         lines.append(
@@ -182,6 +193,19 @@ def verdict_message(result: WaitResult, timeout: float, mage_now: datetime | Non
         lines.append(f"Error: {_count(others, 'backfill')} will not complete on its own:")
         lines += [f"  {backfill_label(b)}: {_why_incomplete(b)}" for b in others]
     return "\n".join(lines)
+
+
+def _not_applied_lines(report: StatusReport) -> list[str]:
+    entries = report.not_applied
+    if not entries:
+        return []
+    return [
+        f"Error: {_count(entries, 'backfill')} declared `state: started` "
+        f"{'is' if len(entries) == 1 else 'are'} not started in Mage (not applied):",
+        *(f"  {not_applied_label(entry)}" for entry in entries),
+        "Run `backfill-sync apply` on these manifests (in CI: see why the apply job failed or was "
+        "blocked), then wait again; no run of them will come by waiting.",
+    ]
 
 
 def _why_incomplete(backfill: BackfillStatus) -> str:

@@ -14,9 +14,9 @@ from backfill_sync.render.summary import Paint, painter
 from backfill_sync.render.text import format_date
 from backfill_sync.runs import RUN_STATUSES, VERDICTS, Progress, date_ranges
 from backfill_sync.safe_text import json_safe, printable
-from backfill_sync.status import BackfillStatus, StatusReport
+from backfill_sync.status import BackfillStatus, Missing, StatusReport
 
-STATUS_FORMAT_VERSION = 1
+STATUS_FORMAT_VERSION = 2
 STATUS_MARKER = "<!-- backfill-sync:status -->"
 DATES_SHOWN = 5  # ranges of failed dates a text line names before "and N more"
 BAR_WIDTH = 20
@@ -28,24 +28,34 @@ _VERDICT_STYLES = {
     "incomplete": "yellow",
     "cancelled": "dim",
     "not_started": "dim",
+    "not_applied": "red",
+}
+NO_BACKFILLS = "No backfill of these manifests exists in Mage yet."
+NOT_APPLIED_WHY = {
+    "missing": "declared `state: started`; Mage does not have it (run apply)",
+    "never_started": "declared `state: started`; never started in Mage (run apply)",
 }
 
 
 # -- text ------------------------------------------------------------------------------------------
 
 
-def render_status_text(report: StatusReport, *, color: bool, bar: bool = False) -> str:
-    """One line per backfill, then a summary line of fixed shape."""
+def render_status_text(
+    report: StatusReport, *, color: bool, bar: bool = False, empty: str = NO_BACKFILLS
+) -> str:
+    """One line per backfill (then one per started entry Mage lacks), then a summary line of fixed shape."""
     paint = painter(color)
     lines = [status_line(backfill, paint, bar=bar) for backfill in report.backfills]
+    lines += [missing_line(missing, paint) for missing in report.missing]
     if not lines:
-        lines = ["No backfill of these manifests exists in Mage yet."]
+        lines = [empty]
     return "\n".join([*lines, "", render_status_summary(report)]) + "\n"
 
 
 def status_line(backfill: BackfillStatus, paint: Paint, *, bar: bool = False) -> str:
-    word = backfill.verdict.replace("_", " ")
-    head = f"{paint(f'{word:<11}', _VERDICT_STYLES[backfill.verdict])} {backfill_label(backfill)}"
+    head = f"{_verdict_word(backfill.verdict, paint)} {backfill_label(backfill)}"
+    if backfill.not_applied:
+        return f"{head}  {NOT_APPLIED_WHY['never_started']}"
     progress = backfill.progress
     if progress is None:
         return head
@@ -57,10 +67,30 @@ def status_line(backfill: BackfillStatus, paint: Paint, *, bar: bool = False) ->
     return f"{head}  " + "  ".join(parts) + (f": {failed}" if failed else "")
 
 
+def missing_line(missing: Missing, paint: Paint) -> str:
+    return f"{_verdict_word('not_applied', paint)} {missing_label(missing)}  {NOT_APPLIED_WHY['missing']}"
+
+
+def _verdict_word(verdict: str, paint: Paint) -> str:
+    word = verdict.replace("_", " ")
+    return paint(f"{word:<11}", _VERDICT_STYLES[verdict])
+
+
 def backfill_label(backfill: BackfillStatus) -> str:
     name = printable(backfill.live.name) if backfill.live.name is not None else "(no name)"
     managed = "" if backfill.desired is not None else ", unmanaged"
     return f"{printable(backfill.pipeline_uuid)}/{name} (id {backfill.live.id}{managed})"
+
+
+def missing_label(missing: Missing) -> str:
+    return f"{printable(missing.pipeline_uuid)}/{printable(missing.desired.name)} (not in Mage)"
+
+
+def not_applied_label(entry: BackfillStatus | Missing) -> str:
+    """A started entry that is not applied, and why: `p/name (id 3): never started in Mage`."""
+    if isinstance(entry, Missing):
+        return f"{missing_label(entry)}: Mage does not have it"
+    return f"{backfill_label(entry)}: never started in Mage"
 
 
 def describe_counts(progress: Progress) -> str:
@@ -102,8 +132,9 @@ def render_status_summary(report: StatusReport) -> str:
         f"{counts['incomplete']} incomplete",
         f"{counts['cancelled']} cancelled",
         f"{counts['not_started']} not started",
+        f"{counts['not_applied']} not applied",
     ]
-    total = len(report.backfills)
+    total = len(report.backfills) + len(report.missing)
     return f"Status: {total} backfill{'' if total == 1 else 's'}: " + ", ".join(parts) + "."
 
 
@@ -111,6 +142,7 @@ def verdict_counts(report: StatusReport) -> dict[str, int]:
     counts = dict.fromkeys(VERDICTS, 0)
     for backfill in report.backfills:
         counts[backfill.verdict] += 1
+    counts["not_applied"] += len(report.missing)
     return counts
 
 
@@ -139,14 +171,17 @@ def status_to_dict(report: StatusReport, **extra: object) -> JsonObject:
         "outcome": report.outcome(),
         **extra,
         "summary": _summary_dict(report),
-        "backfills": [backfill_to_dict(backfill) for backfill in report.backfills],
+        "backfills": [
+            *(backfill_to_dict(backfill) for backfill in report.backfills),
+            *(missing_to_dict(missing) for missing in report.missing),
+        ],
     }
 
 
 def _summary_dict(report: StatusReport) -> JsonObject:
     counts = verdict_counts(report)
     return {
-        "backfills": len(report.backfills),
+        "backfills": len(report.backfills) + len(report.missing),
         **counts,
         "failed_dates": sum(_failed_count(backfill) for backfill in report.backfills),
     }
@@ -169,6 +204,27 @@ def backfill_to_dict(backfill: BackfillStatus) -> JsonObject:
         "failed_dates": [] if progress is None else _isos(progress.failed_dates),
         "cancelled_dates": [] if progress is None else _isos(progress.cancelled_dates),
         "stuck_dates": [] if progress is None else _isos(progress.stuck_dates),
+        "source": None if source is None else {"file": source.file, "line": source.line, "col": source.col},
+    }
+
+
+def missing_to_dict(missing: Missing) -> JsonObject:
+    """A started entry Mage does not have: no id, no status, no dates."""
+    source = missing.desired.source
+    return {
+        "pipeline_uuid": missing.pipeline_uuid,
+        "name": missing.desired.name,
+        "id": None,
+        "managed": True,
+        "declared_state": missing.desired.state,
+        "mage_status": None,
+        "state": "not_applied",
+        "started_at": None,
+        "completed_at": None,
+        "dates": None,
+        "failed_dates": [],
+        "cancelled_dates": [],
+        "stuck_dates": [],
         "source": None if source is None else {"file": source.file, "line": source.line, "col": source.col},
     }
 
@@ -213,6 +269,9 @@ def render_status_markdown(report: StatusReport, *, title: str = "backfill-sync 
             "" if progress is None else str(progress.unfinished),
             "" if progress is None else escape_markdown(describe_dates(backfill, progress)),
         ]
+        rows.append("| " + " | ".join(cells) + " |")
+    for missing in report.missing:
+        cells = [escape_markdown(missing_label(missing)), "not applied", "", "", "", "", ""]
         rows.append("| " + " | ".join(cells) + " |")
     head = [STATUS_MARKER, f"### {title}", "", f"**{render_status_summary(report)}**", ""]
     return "\n".join([*head, *rows]) + "\n"
