@@ -55,8 +55,8 @@ from backfill_sync.render.results import apply_to_dict
     "--wait",
     "wait_after",
     is_flag=True,
-    help="Then wait until what this apply started, restarted or retried (and anything still running) "
-    "is finished; exit 1 if any date failed or --timeout passed.",
+    help="Then wait until what this apply started, restarted, retried or ran new dates of (and anything "
+    "of the plan still running) is finished; exit 1 if any of those dates failed or --timeout passed.",
 )
 @timeout_option
 @format_option("json", help="How to report what was done (json: one object per backfill, on stdout).")
@@ -96,7 +96,9 @@ def apply(
 
     With --wait it then waits as `backfill-sync wait` does, for the backfills it started, restarted or
     retried or ran new dates of, and for any other started backfill of the plan still running; the exit
-    code is 0 only when apply succeeded and every one of those dates completed.
+    code is 0 only when apply succeeded and every one of those dates completed. When there is nothing to
+    wait for it says so; backfills of the plan that had finished before, with failed or cancelled
+    dates, are named as a warning (`backfill-sync wait` fails on them), not waited for.
 
     --pipeline/--exclude select manifests; a saved plan is applied whole (filter when making it).
 
@@ -131,7 +133,9 @@ def apply(
         if output_format == "text" and the_plan.has_changes():
             _echo_result(result, output_format)
         waited = wait_with_progress(wait_targets(the_plan, result), client, connection, timeout)
-        code = report_wait(waited, output_format, timeout, client.server_time(), echo_json=False)
+        code = report_wait(
+            waited, output_format, timeout, client.server_time(), echo_json=False, after_apply=True
+        )
         if output_format == "json":
             document = {**apply_to_dict(result), "wait": wait_document(waited, timeout)}
             click.echo(json.dumps(document, indent=2))

@@ -36,6 +36,10 @@ from backfill_sync.waiting import Target, WaitResult, wait_for
 
 DEFAULT_TIMEOUT = "2h"
 EXIT_INTERRUPTED = 130  # as shells report a command stopped by Ctrl-C (128 + SIGINT)
+NOTHING_STARTED = "Nothing to wait for: no backfill of these manifests has been started."
+NOTHING_AFTER_APPLY = (
+    "Nothing to wait for: this apply started no runs, and no backfill of the plan is still running."
+)
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -147,33 +151,53 @@ def report_wait(
     mage_now: datetime | None,
     *,
     echo_json: bool = True,
+    after_apply: bool = False,
 ) -> int:
     """Print the end result on stdout, the verdict on stderr, the CI extras; return the exit code.
-    With echo_json false, JSON is left to the caller (apply puts it inside its own document)."""
+    With echo_json false, JSON is left to the caller (apply puts it inside its own document). After an
+    apply that left nothing to wait for, there is no table: its own result said what it did."""
     report = result.report
+    table = not (after_apply and result.kind == "nothing_to_wait_for")
     if output_format == "json":
         if echo_json:
             click.echo(json_safe(json.dumps(wait_document(result, timeout), indent=2, ensure_ascii=False)))
     elif output_format == "markdown":
         click.echo(render_status_markdown(report, title="backfill-sync wait"), nl=False)
-    else:
+    elif table:
         click.echo(render_status_text(report, color=use_color(sys.stdout)), nl=False)
     _annotate(report.backfills)
-    append_step_summary(lambda _: render_status_markdown(report, title="backfill-sync wait"), "wait result")
-    click.echo(verdict_message(result, timeout, mage_now), err=True)
-    if result.kind == "completed":
+    if table:
+        append_step_summary(
+            lambda _: render_status_markdown(report, title="backfill-sync wait"), "wait result"
+        )
+    click.echo(verdict_message(result, timeout, mage_now, after_apply=after_apply), err=True)
+    if result.kind in ("completed", "nothing_to_wait_for"):
         return 0
     return EXIT_INTERRUPTED if result.kind == "interrupted" else 1
 
 
-def verdict_message(result: WaitResult, timeout: float, mage_now: datetime | None) -> str:
+def verdict_message(
+    result: WaitResult, timeout: float, mage_now: datetime | None, *, after_apply: bool = False
+) -> str:
+    """What the wait found, and what to do; about what it waited for only (and, after an apply, what it
+    saw had finished before without waiting for it)."""
+    lines = _verdict_lines(result, timeout, mage_now, after_apply)
+    lines += _not_waited_lines(result.not_waited, mage_now)
+    return "\n".join(lines)
+
+
+def _verdict_lines(
+    result: WaitResult, timeout: float, mage_now: datetime | None, after_apply: bool
+) -> list[str]:
     backfills = result.report.backfills
     failing = [b for b in backfills if b.has_failed_dates]
     others = [b for b in backfills if b.verdict == "incomplete" and not b.has_failed_dates]
     if result.kind == "completed":
-        return "Every date of the started backfills completed."
+        return ["Every date of the started backfills completed."]
+    if result.kind == "nothing_to_wait_for":
+        return [NOTHING_AFTER_APPLY if after_apply else NOTHING_STARTED]
     if result.kind == "interrupted":
-        return "Stopped waiting (Ctrl-C). Nothing in Mage was changed; the runs go on."
+        return ["Stopped waiting (Ctrl-C). Nothing in Mage was changed; the runs go on."]
     lines: list[str] = _not_applied_lines(result.report)
     if result.kind == "timed_out":
         running = [b for b in backfills if b.verdict == "running"]
@@ -184,15 +208,32 @@ def verdict_message(result: WaitResult, timeout: float, mage_now: datetime | Non
     if failing:
         lines.append(f"Error: dates failed in {_count(failing, 'backfill')}:")
         lines += [f"  {backfill_label(b)}: {describe_dates(b, b.progress)}" for b in failing if b.progress]
-        instant = format_iso((mage_now or datetime.now(UTC)).replace(microsecond=0))
-        lines.append(
-            "Once the cause is fixed, retry exactly those dates: set "
-            f"`retry_failed_before: '{instant}'` on their manifest entries, then plan and apply."
-        )
+        lines.append(_retry_hint(mage_now))
     if others:
         lines.append(f"Error: {_count(others, 'backfill')} will not complete on its own:")
         lines += [f"  {backfill_label(b)}: {_why_incomplete(b)}" for b in others]
-    return "\n".join(lines)
+    return lines
+
+
+def _not_waited_lines(not_waited: Sequence[BackfillStatus], mage_now: datetime | None) -> list[str]:
+    """Backfills apply --wait did not wait for, that had finished before it with dates that failed."""
+    failing = [b for b in not_waited if b.has_failed_dates and b.progress is not None]
+    if not failing:
+        return []
+    return [
+        f"Warning: not waited for, finished before this apply with dates that did not complete "
+        f"(`backfill-sync wait` fails on them), {_count(failing, 'backfill')}:",
+        *(f"  {backfill_label(b)}: {describe_dates(b, b.progress)}" for b in failing if b.progress),
+        _retry_hint(mage_now),
+    ]
+
+
+def _retry_hint(mage_now: datetime | None) -> str:
+    instant = format_iso((mage_now or datetime.now(UTC)).replace(microsecond=0))
+    return (
+        "Once the cause is fixed, retry exactly those dates: set "
+        f"`retry_failed_before: '{instant}'` on their manifest entries, then plan and apply."
+    )
 
 
 def _not_applied_lines(report: StatusReport) -> list[str]:

@@ -87,3 +87,53 @@ def test_entries_not_declared_started_are_not_held_against_wait(quiet, state):
     assert waited.code == 0, waited.err
     assert json_of(waited)["outcome"] == "completed"
     assert run_cli("status", "--detailed-exitcode", str(ws.folder)).code == 0
+
+
+# -- 2. apply --wait with nothing to wait for --------------------------------------------------------------
+
+
+@pytest.fixture
+def lively_ws(
+    tmp_path: Path, lively_emulator: MageServer, monkeypatch, capsys
+) -> Iterator[tuple[Workspace, Callable[..., Ran]]]:
+    """The flag pipeline on the emulator whose runs finish by themselves, quickly."""
+    workspace = Workspace(tmp_path, lively_emulator, lively_emulator.flag_pipeline)
+    lively_emulator.fail_dates()
+    yield workspace, command_line(lively_emulator, monkeypatch, capsys)
+    lively_emulator.fail_dates()
+    with MageClient(lively_emulator.connection("owner")) as api:
+        for live in mine(api, workspace):
+            api.delete_backfill(workspace.pipeline_uuid, live.id)
+
+
+def test_apply_wait_with_no_changes_claims_nothing_and_names_dates_that_failed_before(
+    lively_ws, lively_emulator
+):
+    ws, run_cli = lively_ws
+    lively_emulator.fail_dates("2024-07-02")
+    ws.write(ws.entry("failed-before", extra="state: started", start="2024-07-01", end="2024-07-03"))
+    assert run_cli("apply", "--auto-approve", "--wait", "--timeout", "10m", str(ws.folder)).code == 1
+
+    again = run_cli("apply", "--auto-approve", "--wait", "--format", "json", str(ws.folder))
+    assert again.code == 0, again.err  # nothing applied, nothing waited for: the apply itself succeeded
+    assert "Every date" not in again.err and "No backfill of these manifests" not in again.err
+    assert "Nothing to wait for: this apply started no runs" in again.err
+    assert "Warning: not waited for, finished before this apply" in again.err
+    assert f"{ws.name('failed-before')} (id" in again.err and "2024-07-02" in again.err
+    assert json.loads(again.out)["wait"]["wait"]["result"] == "nothing_to_wait_for"
+    assert run_cli("wait", str(ws.folder)).code == 1  # which is what the wait job then reports
+
+
+def test_apply_wait_whose_only_item_is_blocked_does_not_say_dates_completed(quiet):
+    ws, run_cli = quiet
+    ws.write(ws.entry("blocked", extra="state: started"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
+    ws.write(ws.entry("blocked", extra="state: cancelled"))
+    assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
+    ws.write(ws.entry("blocked", extra="state: started"))  # a restart needs --allow-restart
+
+    applied = run_cli("apply", "--auto-approve", "--wait", str(ws.folder))
+    assert applied.code == 1
+    assert "blocked" in applied.out
+    assert "Every date" not in applied.err and "No backfill of these manifests" not in applied.out
+    assert "Nothing to wait for: this apply started no runs" in applied.err
