@@ -54,11 +54,24 @@ class BackfillStatus:
         return self.desired is not None and self.desired.state == "cancelled"
 
     @property
-    def has_failed_dates(self) -> bool:
-        """Dates that failed (or were cancelled one by one) in a backfill not meant to be cancelled."""
+    def failed_count(self) -> int:
+        """Dates whose latest run failed, in a backfill not meant to be cancelled."""
         if self.progress is None or self.verdict == "cancelled":
-            return False
-        return bool(self.progress.count("failed") or self.progress.count("cancelled"))
+            return 0
+        return self.progress.count("failed")
+
+    @property
+    def cancelled_count(self) -> int:
+        """Dates cancelled one by one in a backfill not meant to be cancelled: they were not reprocessed
+        (exit codes treat them as failed; they are named cancelled)."""
+        if self.progress is None or self.verdict == "cancelled":
+            return 0
+        return self.progress.count("cancelled")
+
+    @property
+    def has_dates_to_retry(self) -> bool:
+        """Failed or cancelled dates: what `retry_failed_before` retries."""
+        return self.failed_count + self.cancelled_count > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +94,12 @@ class StatusReport:
         return (*(b for b in self.backfills if b.not_applied), *self.missing)
 
     def outcome(self) -> Outcome:
-        """failed: some dates failed or will never run (running or not); not_applied: none failed, but
-        some entries declared started are not started in Mage; running: some still run and none failed;
-        completed: every started backfill completed (cancelled ones are not failures)."""
+        """failed: some dates failed, were cancelled one by one or will never run (running or not);
+        not_applied: none failed, but some entries declared started are not started in Mage; running:
+        some still run and none failed; completed: every started backfill completed (backfills cancelled
+        as a whole are not failures)."""
         verdicts = [backfill.verdict for backfill in self.backfills]
-        if any(backfill.has_failed_dates for backfill in self.backfills) or any(
+        if any(backfill.has_dates_to_retry for backfill in self.backfills) or any(
             word in ("failed", "incomplete") for word in verdicts
         ):
             return "failed"

@@ -103,10 +103,12 @@ def wait(
         backfill-sync wait --format json > result.json    # every failed date (schemas/status.schema.json)
 
     \b
-    Exit codes: 0 every date completed; 1 some dates failed or will never run, or the timeout passed
-    (the message tells which, names the backfills and their failed dates, and what to do next), or an
-    error; 130 interrupted. Under GitHub Actions the final table goes to the job summary and each
-    backfill with failed dates gets an ::error annotation on its manifest entry.
+    Exit codes: 0 every date completed (or nothing was started: it says so); 1 some dates failed, were
+    cancelled one by one or will never run, some entries declared `state: started` are not applied
+    (Mage lacks them or never started them: said at once, without waiting), or the timeout passed (the
+    message tells which, names the backfills and their failed and cancelled dates, and what to do
+    next), or an error; 130 interrupted. Under GitHub Actions the final table goes to the job summary
+    and each backfill with failed or cancelled dates gets an ::error annotation on its manifest entry.
     """
     manifests = load_selected_manifests(
         paths, max_runs=DEFAULT_MAX_RUNS, includes=pipelines, excludes=excludes
@@ -190,8 +192,8 @@ def _verdict_lines(
     result: WaitResult, timeout: float, mage_now: datetime | None, after_apply: bool
 ) -> list[str]:
     backfills = result.report.backfills
-    failing = [b for b in backfills if b.has_failed_dates]
-    others = [b for b in backfills if b.verdict == "incomplete" and not b.has_failed_dates]
+    failing = [b for b in backfills if b.has_dates_to_retry]
+    others = [b for b in backfills if b.verdict == "incomplete" and not b.has_dates_to_retry]
     if result.kind == "completed":
         return ["Every date of the started backfills completed."]
     if result.kind == "nothing_to_wait_for":
@@ -206,7 +208,7 @@ def _verdict_lines(
             "nothing in Mage was changed. Run `backfill-sync wait` again to keep waiting."
         )
     if failing:
-        lines.append(f"Error: dates failed in {_count(failing, 'backfill')}:")
+        lines.append(f"Error: {_what_went_wrong(failing)} in {_count(failing, 'backfill')}:")
         lines += [f"  {backfill_label(b)}: {describe_dates(b, b.progress)}" for b in failing if b.progress]
         lines.append(_retry_hint(mage_now))
     if others:
@@ -217,15 +219,23 @@ def _verdict_lines(
 
 def _not_waited_lines(not_waited: Sequence[BackfillStatus], mage_now: datetime | None) -> list[str]:
     """Backfills apply --wait did not wait for, that had finished before it with dates that failed."""
-    failing = [b for b in not_waited if b.has_failed_dates and b.progress is not None]
+    failing = [b for b in not_waited if b.has_dates_to_retry and b.progress is not None]
     if not failing:
         return []
     return [
-        f"Warning: not waited for, finished before this apply with dates that did not complete "
-        f"(`backfill-sync wait` fails on them), {_count(failing, 'backfill')}:",
+        f"Warning: not waited for, finished before this apply: {_what_went_wrong(failing)} "
+        f"(`backfill-sync wait` fails on them) in {_count(failing, 'backfill')}:",
         *(f"  {backfill_label(b)}: {describe_dates(b, b.progress)}" for b in failing if b.progress),
         _retry_hint(mage_now),
     ]
+
+
+def _what_went_wrong(backfills: Sequence[BackfillStatus]) -> str:
+    failed = any(b.failed_count for b in backfills)
+    cancelled = any(b.cancelled_count for b in backfills)
+    if failed and cancelled:
+        return "dates failed or were cancelled (not reprocessed)"
+    return "dates failed" if failed else "dates were cancelled (not reprocessed)"
 
 
 def _retry_hint(mage_now: datetime | None) -> str:
@@ -270,10 +280,10 @@ def _annotate(backfills: Sequence[BackfillStatus]) -> None:
     if not in_github_actions():
         return
     for backfill in backfills:
-        if not backfill.has_failed_dates or backfill.progress is None:
+        if not backfill.has_dates_to_retry or backfill.progress is None:
             continue
         source = None if backfill.desired is None else backfill.desired.source
-        message = f"{backfill_label(backfill)}: dates failed: {describe_dates(backfill, backfill.progress)}"
+        message = f"{backfill_label(backfill)}: {describe_dates(backfill, backfill.progress)}"
         click.echo(
             annotate("error", source.file if source else None, source.line if source else None, message),
             err=True,

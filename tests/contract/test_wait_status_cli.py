@@ -119,7 +119,7 @@ def test_apply_wait_with_no_changes_claims_nothing_and_names_dates_that_failed_b
     assert "Every date" not in again.err and "No backfill of these manifests" not in again.err
     assert "Nothing to wait for: this apply started no runs" in again.err
     assert "Warning: not waited for, finished before this apply" in again.err
-    assert f"{ws.name('failed-before')} (id" in again.err and "2024-07-02" in again.err
+    assert f"{ws.name('failed-before')} (id" in again.err and ": failed dates: 2024-07-02" in again.err
     assert json.loads(again.out)["wait"]["wait"]["result"] == "nothing_to_wait_for"
     assert run_cli("wait", str(ws.folder)).code == 1  # which is what the wait job then reports
 
