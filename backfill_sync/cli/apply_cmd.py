@@ -28,6 +28,7 @@ from backfill_sync.cli.options import (
 from backfill_sync.cli.report import append_step_summary
 from backfill_sync.cli.wait_cmd import report_wait, timeout_option, wait_document, wait_with_progress
 from backfill_sync.client import MageClient
+from backfill_sync.entry import EXIT_INTERRUPTED
 from backfill_sync.errors import StalePlanError, UsageError
 from backfill_sync.models import ApplyResult, ItemResult, MageConnection, Plan
 from backfill_sync.problems import apply_problems, run_budget_problems
@@ -87,6 +88,7 @@ def apply(
     in separate requests: create, field update, then one status change (start, cancel, restart or
     delete). Before writing, each backfill is read again; one that changed since the plan was made
     is refused as stale. A failed item does not stop the others; run apply again to finish the job.
+    Ctrl-C lets the backfills being written finish, skips the others, says which, and exits 130.
 
     \b
         backfill-sync apply backfills/                       # plan, confirm, apply
@@ -126,6 +128,9 @@ def apply(
                 lambda budget: render_apply_markdown(result, the_plan, max_bytes=budget), "apply result"
             )
         applied = 0 if result.ok else 1
+        if result.interrupted:
+            _echo_result(result, output_format)
+            return EXIT_INTERRUPTED
         if not wait_after:
             if the_plan.has_changes() or output_format == "json":
                 _echo_result(result, output_format)

@@ -21,6 +21,7 @@ from backfill_sync.cli.progress import WaitProgress
 from backfill_sync.cli.report import annotate, append_step_summary, in_github_actions
 from backfill_sync.client import MageClient
 from backfill_sync.datetimes import format_iso
+from backfill_sync.entry import EXIT_INTERRUPTED
 from backfill_sync.models import JsonObject, MageConnection
 from backfill_sync.render.status import (
     backfill_label,
@@ -35,11 +36,14 @@ from backfill_sync.status import BackfillStatus, Selection, StatusReport, find_b
 from backfill_sync.waiting import Target, WaitResult, wait_for
 
 DEFAULT_TIMEOUT = "2h"
-EXIT_INTERRUPTED = 130  # as shells report a command stopped by Ctrl-C (128 + SIGINT)
 NOTHING_STARTED = "Nothing to wait for: no backfill of these manifests has been started."
 NOTHING_AFTER_APPLY = (
     "Nothing to wait for: this apply started no runs, and no backfill of the plan is still running."
 )
+WAITING_CHANGED_NOTHING = {
+    False: "nothing in Mage was changed",
+    True: "the apply's changes were made, the waiting changed nothing",
+}
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -67,7 +71,8 @@ timeout_option = click.option(
     type=Duration(),
     default=DEFAULT_TIMEOUT,
     show_default=True,
-    help="Give up waiting after this long (2h, 90m, 45s, or seconds); exits 1 and changes nothing.",
+    help="Give up waiting after this long (2h, 90m, 45s, or seconds), then exit 1; waiting itself never "
+    "changes anything in Mage.",
 )
 
 
@@ -199,13 +204,18 @@ def _verdict_lines(
     if result.kind == "nothing_to_wait_for":
         return [NOTHING_AFTER_APPLY if after_apply else NOTHING_STARTED]
     if result.kind == "interrupted":
+        if after_apply:
+            return [
+                "Stopped waiting (Ctrl-C). The apply's changes were made; only the waiting stopped, and "
+                "the runs go on. `backfill-sync wait` waits for them again."
+            ]
         return ["Stopped waiting (Ctrl-C). Nothing in Mage was changed; the runs go on."]
     lines: list[str] = _not_applied_lines(result.report)
     if result.kind == "timed_out":
         running = [b for b in backfills if b.verdict == "running"]
         lines.append(
             f"Error: timed out after {_duration(timeout)} with {_count(running, 'backfill')} still running; "
-            "nothing in Mage was changed. Run `backfill-sync wait` again to keep waiting."
+            f"{WAITING_CHANGED_NOTHING[after_apply]}. Run `backfill-sync wait` again to keep waiting."
         )
     if failing:
         lines.append(f"Error: {_what_went_wrong(failing)} in {_count(failing, 'backfill')}:")
