@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from backfill_sync.cli import main
+from backfill_sync.entry import run
 
-raise SystemExit(main())
+run()

@@ -144,19 +144,22 @@ def apply_plan(
         for item in items
     }
     done: dict[Future[ItemResult], ItemResult] = {}
+    interrupted = False
     try:
         for future in as_completed(futures):  # in the caller's thread, so callbacks need no locks
             done[future] = future.result()
             if on_item_done is not None:
                 on_item_done(done[future])
     except KeyboardInterrupt:
+        interrupted = True
         pool.shutdown(wait=True, cancel_futures=True)
         for future in futures:
             if future not in done and not future.cancelled():
                 done[future] = future.result()
     finally:
         pool.shutdown(wait=True)
-    return ApplyResult(tuple(done.get(future) or _skipped(item) for future, item in futures.items()))
+    results = tuple(done.get(future) or _skipped(item) for future, item in futures.items())
+    return ApplyResult(results, interrupted=interrupted)
 
 
 def seen_by(plan: Plan) -> Snapshot:

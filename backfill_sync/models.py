@@ -302,10 +302,11 @@ class ItemResult:
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     items: tuple[ItemResult, ...] = field(default_factory=tuple)
+    interrupted: bool = False  # Ctrl-C: items being written were finished, the others skipped
 
     @property
     def ok(self) -> bool:
-        return all(item.outcome in ("done", "unchanged") for item in self.items)
+        return not self.interrupted and all(item.outcome in ("done", "unchanged") for item in self.items)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for item in self.items if item.outcome == outcome)

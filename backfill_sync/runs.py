@@ -22,8 +22,9 @@ RunStatus = Literal["initial", "running", "completed", "failed", "cancelled"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 UNFINISHED: tuple[str, ...] = ("initial", "running")
 
-# How a backfill stands, judged on its runs (see `verdict`).
-Verdict = Literal["not_started", "running", "completed", "failed", "cancelled", "incomplete"]
+# How a backfill stands, judged on its runs (see `verdict`); `not_applied` is for a manifest entry declared
+# `state: started` that Mage lacks or never started (status.BackfillStatus decides it, not the runs).
+Verdict = Literal["not_started", "running", "completed", "failed", "cancelled", "incomplete", "not_applied"]
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 
 
@@ -142,9 +143,10 @@ def counts_cover_window_only(total: int, counts: Mapping[str, int]) -> bool:
 def verdict(status: str | None, progress: Progress | None, *, declared_cancelled: bool = False) -> Verdict:
     """One word for a backfill: not_started, running, completed, failed, cancelled or incomplete.
 
-    `failed` means some dates failed (or were cancelled one by one) and nothing is left running;
-    `incomplete` means nothing failed and nothing runs, yet not every date completed (stuck runs, dates
-    without a run). A backfill cancelled in Mage, or declared `state: cancelled`, is `cancelled`.
+    `failed` means some dates failed and nothing is left running; `incomplete` means nothing failed and
+    nothing runs, yet not every date completed (dates cancelled one by one, stuck runs, dates without a
+    run). A backfill cancelled in Mage is `cancelled`; one declared `state: cancelled` too, unless every
+    date had completed anyway (then there was nothing left to cancel: it is `completed`).
     """
     if status is None:
         return "not_started"
@@ -152,13 +154,13 @@ def verdict(status: str | None, progress: Progress | None, *, declared_cancelled
         return "running" if status in UNFINISHED else _status_verdict(status)
     if not progress.finished:
         return "running"
-    if declared_cancelled or status == "cancelled":
+    if status == "cancelled":
         return "cancelled"
     if progress.all_completed:
         return "completed"
-    if progress.count("failed") or progress.count("cancelled"):
-        return "failed"
-    return "incomplete"
+    if declared_cancelled:
+        return "cancelled"
+    return "failed" if progress.count("failed") else "incomplete"
 
 
 def _status_verdict(status: str) -> Verdict:

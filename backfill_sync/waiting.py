@@ -28,7 +28,12 @@ MAX_INTERVAL = 30.0
 BACKOFF_FACTOR = 1.5
 RUN_STATUS_COUNTS_SINCE = "0.9.70"  # mage-ai commit b622d74 (PR #4942) added run_status_counts
 
-WaitResultKind = Literal["completed", "failed", "timed_out", "interrupted"]
+# not_applied: some entry declared `state: started` is missing from Mage or never started; nothing is
+# waited for then (no run of it will ever come by waiting). nothing_to_wait_for: no target was started
+# (or, for apply --wait, every one it did not start had finished before): no date was looked at.
+WaitResultKind = Literal[
+    "completed", "failed", "timed_out", "interrupted", "not_applied", "nothing_to_wait_for"
+]
 
 
 class WaitRuns(Protocol):
@@ -64,6 +69,9 @@ class WaitResult:
     kind: WaitResultKind
     report: StatusReport
     waited: float  # seconds
+    # Targets not waited for (not `always`) that had finished before waiting began: apply --wait reports
+    # their failed or cancelled dates, since it did not wait for them, without judging by them.
+    not_waited: tuple[BackfillStatus, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +111,15 @@ def wait_for(
         kind = "interrupted"
     report = StatusReport(mage_url=mage_url, backfills=poller.statuses(targets))
     if kind is None:
-        kind = "completed" if report.outcome() == "completed" else "failed"
-    return WaitResult(kind=kind, report=report, waited=clock.now() - began)
+        kind = _finished_kind(report)
+    return WaitResult(kind, report, clock.now() - began, poller.not_waited(targets))
+
+
+def _finished_kind(report: StatusReport) -> WaitResultKind:
+    if all(backfill.live.status is None and not backfill.not_applied for backfill in report.backfills):
+        return "nothing_to_wait_for"
+    outcome = report.outcome()
+    return "completed" if outcome == "completed" else "not_applied" if outcome == "not_applied" else "failed"
 
 
 class _Poller:
@@ -198,6 +213,9 @@ class _Poller:
             for t in targets
             if t.live.id not in self._dropped
         )
+
+    def not_waited(self, targets: Sequence[Target]) -> tuple[BackfillStatus, ...]:
+        return tuple(self._latest[t.live.id] for t in targets if t.live.id in self._dropped)
 
     def _missing_counts(self) -> MissingRunCounts:
         try:

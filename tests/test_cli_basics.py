@@ -43,3 +43,38 @@ def test_import_help_says_force_replaces_the_file(capsys):
     assert "--force replaces the file with what Mage holds" in help_text
     assert "comments, description and previous_names are lost" in help_text
     assert "refresh" not in help_text
+
+
+def help_of(capsys, *argv: str) -> str:
+    assert main([*argv, "--help"]) == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_top_level_help_lists_every_exit_code(capsys):
+    text = help_of(capsys)
+    for code in ("0 success", "1 any error", "2 plan --detailed-exitcode", "3 status --detailed-exitcode"):
+        assert code in text
+    assert "130 interrupted (Ctrl-C)" in text
+
+
+def test_fmt_help_gives_the_whole_canonical_key_order(capsys):
+    from backfill_sync.manifests.canonical import BACKFILL_ORDER
+
+    assert f"per backfill {', '.join(BACKFILL_ORDER)})" in help_of(capsys, "fmt")
+
+
+def test_validate_help_example_shows_every_key_of_a_started_entry(capsys):
+    text = help_of(capsys, "validate")
+    for key in (
+        "start_datetime",
+        "end_datetime",
+        "interval_type",
+        "interval_units",
+        "state",
+        "retry_failed_before",
+    ):
+        assert f"{key}:" in text
+
+
+def test_apply_wait_help_names_new_dates_too(capsys):
+    assert "started, restarted, retried or ran new dates of" in help_of(capsys, "apply")

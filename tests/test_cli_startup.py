@@ -77,3 +77,19 @@ def test_a_command_runs_after_the_list_was_shown(capsys):
     assert main(["schema"]) == 0
     assert '"$schema"' in capsys.readouterr().out
     assert cli.get_command(click.Context(cli), "no-such-command") is None
+
+
+def test_ctrl_c_before_the_cli_is_even_imported_is_one_line_and_130(monkeypatch, capsys):
+    """The console script imports the CLI inside its own guard: a SIGINT that lands in an import (or
+    anywhere click does not see it) still ends with one line and 130, not a traceback."""
+    import backfill_sync.cli as cli_module
+    from backfill_sync import entry
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "main", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        entry.run()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "Interrupted (Ctrl-C).\n"

@@ -74,7 +74,7 @@ def test_runs_without_a_date_are_ignored():
         pytest.param(
             [run(1, "2024-01-01", "cancelled"), *ALL_DONE[1:]],
             None,
-            ("failed", True, {"cancelled": 1, "completed": 4}),
+            ("incomplete", True, {"cancelled": 1, "completed": 4}),
             id="one-run-cancelled-mage-says-running-forever",
         ),
         pytest.param(
@@ -144,6 +144,9 @@ def test_failed_cancelled_and_stuck_dates_are_named():
         pytest.param("cancelled", {"cancelled": 5}, False, "cancelled", id="cancelled-in-mage"),
         pytest.param("failed", {"failed": 2, "completed": 3}, True, "cancelled", id="declared-cancelled"),
         pytest.param("initial", {"initial": 5}, True, "running", id="declared-cancelled-but-running"),
+        pytest.param(
+            "completed", {"completed": 5}, True, "completed", id="declared-cancelled-after-it-completed"
+        ),
         pytest.param("initial", {}, False, "completed", id="started-with-no-dates"),
     ],
 )

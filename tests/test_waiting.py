@@ -223,10 +223,29 @@ def test_a_mage_without_run_counts_is_named_with_its_version():
 def test_a_finished_backfill_apply_did_not_touch_is_left_out():
     mage = ScriptedMage(polls=[live("completed", {"completed": 5})], run_list=runs(*["completed"] * 5))
     result, _, updates = run_wait(mage, always=False)
-    assert (result.kind, result.report.backfills, updates) == ("completed", (), [])
+    # Nothing was waited for: not "completed", which claimed dates it never looked at.
+    assert (result.kind, result.report.backfills, updates) == ("nothing_to_wait_for", (), [])
+    assert [status.verdict for status in result.not_waited] == ["completed"]
+
+
+def test_dates_that_failed_before_apply_are_reported_not_waited_for():
+    mage = ScriptedMage(
+        polls=[live("failed", {"failed": 1, "completed": 4})],
+        run_list=runs("completed", "failed", "completed", "completed", "completed"),
+    )
+    result, clock, _ = run_wait(mage, always=False)
+    assert (result.kind, clock.sleeps, result.report.backfills) == ("nothing_to_wait_for", [], ())
+    (earlier,) = result.not_waited
+    assert earlier.progress is not None
+    assert earlier.progress.failed_dates == (datetime(2024, 1, 2, tzinfo=UTC),)
 
 
 def test_a_never_started_backfill_is_not_waited_on():
     mage = ScriptedMage(polls=[live(None, None)])
     result, clock, _ = run_wait(mage)
-    assert (result.kind, clock.sleeps, result.report.backfills[0].verdict) == ("completed", [], "not_started")
+    # Nothing started, nothing looked at: not "completed".
+    assert (result.kind, clock.sleeps, result.report.backfills[0].verdict) == (
+        "nothing_to_wait_for",
+        [],
+        "not_started",
+    )

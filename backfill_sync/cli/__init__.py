@@ -9,6 +9,7 @@ import click
 from backfill_sync import __version__
 from backfill_sync.cli.lazy import LazyCommand, LazyGroup
 from backfill_sync.cli.output import report_error
+from backfill_sync.entry import interrupted
 from backfill_sync.errors import BackfillSyncError
 
 HELP = """Manage Mage backfills as code.
@@ -30,7 +31,10 @@ over which date window, and whether they should run:
 
 \b
 Typical flow:  backfill-sync validate  ->  backfill-sync plan  ->  backfill-sync apply
-Exit codes: 0 success, 1 any error, 2 changes present (only with plan --detailed-exitcode).
+Exit codes: 0 success; 1 any error (for wait and apply --wait also: dates failed or were cancelled,
+entries declared started are not applied, the timeout passed); 2 plan --detailed-exitcode: changes
+present, status --detailed-exitcode: not finished and no date failed; 3 status --detailed-exitcode:
+dates failed or were cancelled; 130 interrupted (Ctrl-C).
 """
 
 
@@ -104,7 +108,8 @@ def cli() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 ok, 1 any error (click's usage code 2 included)."""
+    """Run the CLI and return its exit code: 0 ok, 1 any error (click's usage code 2 included), 130 on
+    Ctrl-C wherever it comes (click turns it into Abort; an import may raise it as it is)."""
     try:
         result = cli.main(args=argv, prog_name="backfill-sync", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -112,9 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 1
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return interrupted()
         click.echo("Aborted.", err=True)
         return 1
+    except KeyboardInterrupt:
+        return interrupted()
     except BackfillSyncError as exc:
         report_error(exc)
         return 1

@@ -28,6 +28,7 @@ from backfill_sync.cli.options import (
 from backfill_sync.cli.report import append_step_summary
 from backfill_sync.cli.wait_cmd import report_wait, timeout_option, wait_document, wait_with_progress
 from backfill_sync.client import MageClient
+from backfill_sync.entry import EXIT_INTERRUPTED
 from backfill_sync.errors import StalePlanError, UsageError
 from backfill_sync.models import ApplyResult, ItemResult, MageConnection, Plan
 from backfill_sync.problems import apply_problems, run_budget_problems
@@ -55,8 +56,8 @@ from backfill_sync.render.results import apply_to_dict
     "--wait",
     "wait_after",
     is_flag=True,
-    help="Then wait until what this apply started, restarted or retried (and anything still running) "
-    "is finished; exit 1 if any date failed or --timeout passed.",
+    help="Then wait until what this apply started, restarted, retried or ran new dates of (and anything "
+    "of the plan still running) is finished; exit 1 if any of those dates failed or --timeout passed.",
 )
 @timeout_option
 @format_option("json", help="How to report what was done (json: one object per backfill, on stdout).")
@@ -87,6 +88,7 @@ def apply(
     in separate requests: create, field update, then one status change (start, cancel, restart or
     delete). Before writing, each backfill is read again; one that changed since the plan was made
     is refused as stale. A failed item does not stop the others; run apply again to finish the job.
+    Ctrl-C lets the backfills being written finish, skips the others, says which, and exits 130.
 
     \b
         backfill-sync apply backfills/                       # plan, confirm, apply
@@ -96,7 +98,9 @@ def apply(
 
     With --wait it then waits as `backfill-sync wait` does, for the backfills it started, restarted or
     retried or ran new dates of, and for any other started backfill of the plan still running; the exit
-    code is 0 only when apply succeeded and every one of those dates completed.
+    code is 0 only when apply succeeded and every one of those dates completed. When there is nothing to
+    wait for it says so; backfills of the plan that had finished before, with failed or cancelled
+    dates, are named as a warning (`backfill-sync wait` fails on them), not waited for.
 
     --pipeline/--exclude select manifests; a saved plan is applied whole (filter when making it).
 
@@ -124,6 +128,9 @@ def apply(
                 lambda budget: render_apply_markdown(result, the_plan, max_bytes=budget), "apply result"
             )
         applied = 0 if result.ok else 1
+        if result.interrupted:
+            _echo_result(result, output_format)
+            return EXIT_INTERRUPTED
         if not wait_after:
             if the_plan.has_changes() or output_format == "json":
                 _echo_result(result, output_format)
@@ -131,7 +138,9 @@ def apply(
         if output_format == "text" and the_plan.has_changes():
             _echo_result(result, output_format)
         waited = wait_with_progress(wait_targets(the_plan, result), client, connection, timeout)
-        code = report_wait(waited, output_format, timeout, client.server_time(), echo_json=False)
+        code = report_wait(
+            waited, output_format, timeout, client.server_time(), echo_json=False, after_apply=True
+        )
         if output_format == "json":
             document = {**apply_to_dict(result), "wait": wait_document(waited, timeout)}
             click.echo(json.dumps(document, indent=2))

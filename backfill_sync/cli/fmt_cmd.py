@@ -21,10 +21,10 @@ HELP = """Rewrite manifests in one canonical form, keeping every comment.
 PATHS are manifest files or folders (their *.yaml/*.yml files, not recursive); the default is
 backfills/. The canonical form: keys in a fixed order (pipeline_uuid, backfills; per backfill
 name, description, id, previous_names, start_datetime, end_datetime, interval_type,
-interval_units, variables, settings, state), datetimes as quoted UTC ('2024-01-01T00:00:00Z',
-offsets converted, dates as midnight), 2-space indentation with list items under `backfills:`,
-quotes only where YAML needs them, one trailing newline. Comments stay with the key below them;
-the `# yaml-language-server: $schema=...` modeline stays on top. Windows (CRLF) line endings
+interval_units, variables, settings, state, retry_failed_before), datetimes as quoted UTC
+('2024-01-01T00:00:00Z', offsets converted, dates as midnight), 2-space indentation with list items
+under `backfills:`, quotes only where YAML needs them, one trailing newline. Comments stay with the
+key below them; the `# yaml-language-server: $schema=...` modeline stays on top. Windows (CRLF) line endings
 become LF; fmt says so for each such file, since the diff lines then look identical.
 
 \b

@@ -32,6 +32,7 @@ the default is backfills/. One file per pipeline, named <pipeline_uuid>.yaml:
         interval_units: 1               # integer >= 1; seconds for custom
         variables: {region: eu}         # optional
         state: started                  # optional: started | cancelled | absent
+        retry_failed_before: '2024-05-01T12:00:00Z'  # optional: retry dates that failed before it
 
 \b
 Every problem is reported, one per line, as

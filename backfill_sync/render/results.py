@@ -32,13 +32,19 @@ def render_apply_summary(result: ApplyResult) -> str:
     if result.ok:
         return f"Apply complete: {counts}."
     advice = []
-    if result.count("failed") or result.count("skipped"):
+    if result.interrupted:
+        advice.append(
+            "items being written were finished, the others were not begun: run apply again to finish "
+            "the job (done steps are not repeated)"
+        )
+    if result.count("failed") or (result.count("skipped") and not result.interrupted):
         advice.append("fix the cause and run apply again (done steps are not repeated)")
     if result.count("stale"):
         advice.append("Mage changed since the plan was made: run plan again and review it")
     if result.count("blocked"):
         advice.append("blocked items need the flag their message names")
-    return f"Apply incomplete: {counts}. " + "; ".join(advice).capitalize() + "."
+    head = "Apply interrupted (Ctrl-C)" if result.interrupted else "Apply incomplete"
+    return f"{head}: {counts}. " + "; ".join(advice).capitalize() + "."
 
 
 def render_apply_json(result: ApplyResult) -> str:
@@ -49,6 +55,7 @@ def apply_to_dict(result: ApplyResult) -> JsonObject:
     return {
         "format_version": APPLY_FORMAT_VERSION,
         "ok": result.ok,
+        **({"interrupted": True} if result.interrupted else {}),
         "summary": {outcome: result.count(outcome) for outcome in APPLY_OUTCOMES},
         "items": [
             {

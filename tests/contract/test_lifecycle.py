@@ -293,7 +293,7 @@ def test_under_github_actions_wait_annotates_failed_dates_and_writes_the_summary
         assert waited.code == 1
         # The entry's `- name:` is on line 3 of the manifest Workspace writes.
         assert f"::error file={path},line=3::" in waited.err
-        assert "dates failed: 2024-06-02" in waited.err
+        assert "failed dates: 2024-06-02" in waited.err
         text = summary.read_text(encoding="utf-8")
         # apply's own result comes first, then the wait's status table.
         applied, _, waited_part = text.partition("<!-- backfill-sync:status -->\n")
