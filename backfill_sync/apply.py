@@ -7,6 +7,7 @@ already updated, status already moved toward the target) is accepted, so a secon
 interrupted one without repeating what succeeded; anything else that changed makes the item stale and it
 is refused. What a write relies on beyond the backfill's fields is read again right before it: the run
 counts before a start, the runs before retries and runs for new dates, the twins before they are deleted.
+The writes themselves are apply_steps.py's.
 """
 
 from __future__ import annotations
@@ -14,32 +15,35 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import datetime
-from typing import Protocol
 
-from backfill_sync.apply_runs import DATED_KINDS, RunWriter, carry_out_dates, still_to_do
-from backfill_sync.compare import desired_fields, diff_fields, live_fields
-from backfill_sync.errors import ApiError, BackfillSyncError, StalePlanError, StartRefused
-from backfill_sync.live import RunLister, read_run_lists
+from backfill_sync.apply_runs import DATED_KINDS, carry_out_dates, still_to_do
+from backfill_sync.apply_steps import (
+    EXECUTION_ORDER,
+    BackfillWriter,
+    DoneElsewhere,
+    being_created_elsewhere,
+    carry_out,
+    delete_twins,
+)
+from backfill_sync.compare import desired_fields, live_fields
+from backfill_sync.errors import ApiError, BackfillSyncError, StalePlanError
+from backfill_sync.live import read_run_lists
 from backfill_sync.matching import LiveIndex, find_match
 from backfill_sync.models import (
     Action,
     ApplyResult,
-    BackfillFields,
-    DesiredBackfill,
     ItemResult,
     LiveBackfill,
     Outcome,
     Plan,
     PlanItem,
-    StatusCommand,
     status_class,
     target_class,
 )
-from backfill_sync.plan import UNFINISHED_RUN_STATUSES, plan_item
+from backfill_sync.plan import plan_item
 from backfill_sync.plan_runs import RunNeed
 from backfill_sync.render.text import format_date
 from backfill_sync.runs import Run
-from backfill_sync.schedule import count_runs
 from backfill_sync.waiting import Target
 from backfill_sync.wire import is_unreadable_row
 
@@ -49,51 +53,6 @@ DEFAULT_PARALLELISM = 16
 DEFAULT_MAX_TOTAL_RUNS = 10_000
 # Actions that set runs off: what the run budget counts, and what apply --wait always waits for.
 RUN_SETTING_KINDS = frozenset({"start", "restart", "retry", "run"})
-
-
-class RunAccess(RunWriter, RunLister, Protocol):
-    """What apply needs of a backfill's runs."""
-
-
-class BackfillWriter(Protocol):
-    """What apply needs from Mage (MageClient provides it; tests may fake it)."""
-
-    @property
-    def runs(self) -> RunAccess: ...
-
-    def get_backfill(self, backfill_id: int) -> LiveBackfill | None: ...
-    def list_backfills(self, pipeline_uuid: str | None = None) -> list[LiveBackfill]: ...
-    def list_backfills_of(self, pipeline_uuids: Collection[str]) -> dict[str, list[LiveBackfill]]: ...
-    def create_backfill(self, pipeline_uuid: str, fields: BackfillFields) -> LiveBackfill: ...
-    def update_backfill(
-        self, pipeline_uuid: str, backfill_id: int, fields: BackfillFields
-    ) -> LiveBackfill: ...
-    def set_status(
-        self,
-        pipeline_uuid: str,
-        backfill_id: int,
-        status: StatusCommand,
-        *,
-        known: LiveBackfill | None = None,
-    ) -> LiveBackfill: ...
-    def delete_backfill(self, pipeline_uuid: str, backfill_id: int) -> bool: ...
-    def count_runs(self, backfill_id: int) -> int: ...
-
-
-# The order a backfill's steps are carried out in: runs for new dates before the window that needs them
-# is written (so a crash in between is repaired by the next apply), the status change last.
-EXECUTION_ORDER: tuple[str, ...] = (
-    "delete_twins",
-    "create",
-    "run",
-    "retry",
-    "cancel_runs",
-    "update",
-    "start",
-    "restart",
-    "cancel",
-    "delete",
-)
 
 
 def planned_runs(plan: Plan) -> int:
@@ -265,12 +224,12 @@ def apply_item(
                 assert live is not None, "run actions are planned for live backfills only"
                 carry_out_dates(action, item.desired, live, runs or (), writer.runs, steps)
             elif action.kind == "delete_twins":
-                _delete_twins(action, item.desired, writer, steps)
+                delete_twins(action, item.desired, writer, steps)
             else:
-                live = _carry_out(action, item.desired, live, writer, steps)
+                live = carry_out(action, item.desired, live, writer, steps)
     except StalePlanError as exc:
         return _result(item, None, "stale", steps, str(exc))
-    except _DoneElsewhere as exc:
+    except DoneElsewhere as exc:
         return _result(item, None, "unchanged", steps, str(exc))
     except BackfillSyncError as exc:
         return _result(item, None, "failed", steps, str(exc))
@@ -281,19 +240,6 @@ def apply_item(
         steps,
         remark or (None if steps else "already as planned"),
     )
-
-
-def _delete_twins(action: Action, desired: DesiredBackfill, writer: BackfillWriter, steps: list[str]) -> None:
-    """Delete each twin that is still a never-started backfill of the desired name; one that started
-    or was renamed meanwhile is no twin any more, and the plan no longer holds."""
-    for twin_id in action.ids:
-        twin = writer.get_backfill(twin_id)
-        if twin is None:
-            continue  # gone already: deleted by whoever made it, or by another apply
-        if twin.status is not None or twin.name != desired.name:
-            raise StalePlanError(f"twin id {twin_id} changed since the plan was made; run plan again")
-        writer.delete_backfill(desired.pipeline_uuid, twin_id)
-        steps.append(f"deleted twin id {twin_id}")
 
 
 def _runs_now(item: PlanItem, live: LiveBackfill | None, writer: BackfillWriter) -> list[Run] | None:
@@ -329,8 +275,8 @@ def _check_still_planned(item: PlanItem, live: LiveBackfill | None) -> None:
             raise StalePlanError(f"backfill id {item.live.id} was deleted since the plan was made")
         return
     fields_now = live_fields(live)
-    if item.live is None and _being_created_elsewhere(item.desired, live):
-        raise _DoneElsewhere(
+    if item.live is None and being_created_elsewhere(item.desired, live):
+        raise DoneElsewhere(
             f"done by another apply: it created this backfill as id {live.id} since the plan was made and "
             "is still writing it; this apply leaves it to that one (plan again to see what is left)"
         )
@@ -378,134 +324,10 @@ def _remaining_actions(
     return todo, already
 
 
-def _carry_out(
-    action: Action,
-    desired: DesiredBackfill,
-    live: LiveBackfill | None,
-    writer: BackfillWriter,
-    steps: list[str],
-) -> LiveBackfill | None:
-    pipeline = desired.pipeline_uuid
-    if action.kind == "create":
-        return _create(desired, writer, steps)
-    assert live is not None, f"{action.kind} needs a live backfill"
-    if action.kind == "update":
-        updated = writer.update_backfill(pipeline, live.id, fields_to_send(desired, live))
-        steps.append("updated fields")
-        return updated
-    if action.kind in ("start", "restart"):
-        try:
-            started = writer.set_status(pipeline, live.id, "initial", known=live)
-        except StartRefused as exc:
-            # Started since it was read: the goal is reached, by someone else (another apply?).
-            raise _DoneElsewhere(
-                f"done by another apply (or by hand) meanwhile, not started again: {exc}"
-            ) from None
-        steps.append(f"{action.kind}ed ({_runs(action)} runs)")
-        if action.kind == "start" and desired.schedule is not None:
-            _check_started_once(live.id, count_runs(desired.schedule), writer)
-        return started
-    if action.kind == "cancel":
-        cancelled = writer.set_status(pipeline, live.id, "cancelled")
-        steps.append("cancelled")
-        return cancelled
-    _delete(live, writer, steps)
-    return None
-
-
-def _being_created_elsewhere(desired: DesiredBackfill, live: LiveBackfill) -> bool:
-    """A never-started backfill of the name with no window yet: another apply's create, between its
-    POST of the name and its PUT of the fields (an apply of this very plan would have finished both)."""
-    return live.status is None and live.name == desired.name and live.start_datetime is None
-
-
-def _create(desired: DesiredBackfill, writer: BackfillWriter, steps: list[str]) -> LiveBackfill:
-    """POST the name; if another apply created the same backfill at the same moment, the lower id
-    stays and the higher one is deleted by the apply that made it (while it is still only a name, never
-    started); the winner's apply goes on alone. Only then are the fields written (Mage has no lock; this
-    is the next best thing)."""
-    pipeline = desired.pipeline_uuid
-    created = writer.create_backfill(pipeline, BackfillFields(name=desired.name))
-    steps.append(f"created id {created.id}")
-    # Any backfill of the name with a lower id wins, started or not: the apply that made it may well
-    # have started it by now.
-    twins = [b for b in writer.list_backfills(pipeline) if b.name == desired.name]
-    winner = min([*twins, created], key=lambda backfill: backfill.id)
-    if winner.id != created.id:
-        writer.delete_backfill(pipeline, created.id)
-        steps.append(f"deleted it again (twin of id {winner.id})")
-        raise _DoneElsewhere(
-            f"done by another apply: it created this backfill as id {winner.id} at the same moment; this "
-            f"apply deleted its own twin id {created.id} and leaves the rest to that one"
-        )
-    fields = fields_to_send(desired, None)
-    rest = BackfillFields(
-        **{name: getattr(fields, name) for name in BackfillFields.__slots__ if name != "name"}
-    )
-    if rest.is_empty():
-        return created
-    return writer.update_backfill(pipeline, created.id, rest)
-
-
-class _DoneElsewhere(BackfillSyncError):
-    """Another apply is doing this item at the same moment; this one stood down."""
-
-
-def _check_started_once(backfill_id: int, dates: int, writer: BackfillWriter) -> None:
-    """After a first start, the backfill must have exactly one run per date. More means another apply
-    sent `initial` too, after Mage had moved the backfill on: every date runs twice. Said loudly."""
-    found = writer.count_runs(backfill_id)
-    if found > dates:
-        raise DuplicateRuns(
-            f"DUPLICATE RUNS: backfill {backfill_id} now has {found} runs for {dates} dates: another apply "
-            "started it at the same moment, and dates run more than once. Cancel the extra runs in Mage; "
-            "run applies of one repository one at a time (a CI concurrency group)."
-        )
-
-
-class DuplicateRuns(BackfillSyncError):
-    """A date got more than one run from a start that should have made one each."""
-
-
-def _delete(live: LiveBackfill, writer: BackfillWriter, steps: list[str]) -> None:
-    pipeline = live.pipeline_uuid or ""
-    if live.status in UNFINISHED_RUN_STATUSES:
-        writer.set_status(pipeline, live.id, "cancelled")
-        steps.append("cancelled")
-    if writer.delete_backfill(pipeline, live.id):
-        steps.append(f"deleted id {live.id}")
-    else:
-        steps.append(f"id {live.id} already deleted (by another apply?)")
-
-
-def fields_to_send(desired: DesiredBackfill, live: LiveBackfill | None) -> BackfillFields:
-    """Every field for a create; only the fields that differ for an update ({} clears a JSON field)."""
-    after = desired_fields(desired)
-    if live is None:  # a create sends no empty JSON objects: a new backfill has none
-        wanted = {name for name, value in after.items() if value != {}}
-    else:
-        wanted = {change.field for change in diff_fields(live_fields(live), after)}
-    schedule = desired.schedule
-    assert schedule is not None, "desired_fields has checked it: only absent entries lack a schedule"
-    return BackfillFields(
-        name=desired.name if "name" in wanted else None,
-        start_datetime=schedule.start if "start_datetime" in wanted else None,
-        end_datetime=schedule.end if "end_datetime" in wanted else None,
-        interval_type=schedule.interval_type if "interval_type" in wanted else None,
-        interval_units=schedule.interval_units if "interval_units" in wanted else None,
-        variables=after["variables"] if "variables" in wanted else None,
-        settings=after["settings"] if "settings" in wanted else None,
-    )
-
-
 def _changed_names(item: PlanItem, live: LiveBackfill) -> str:
     before = live_fields(item.live) if item.live is not None else desired_fields(item.desired)
     now = live_fields(live)
     return ", ".join(name for name in now if now[name] != before[name]) or "fields"
-
-
-def _runs(action: Action) -> str:
-    return "?" if action.runs is None else f"+{action.runs}"
 
 
 def _result(

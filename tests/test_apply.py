@@ -13,15 +13,8 @@ from itertools import count
 
 import pytest
 
-from backfill_sync.apply import (
-    RunAccess,
-    apply_item,
-    apply_plan,
-    check_run_budget,
-    fields_to_send,
-    planned_runs,
-    seen_by,
-)
+from backfill_sync.apply import apply_item, apply_plan, check_run_budget, planned_runs, seen_by
+from backfill_sync.apply_steps import RunAccess, fields_to_send
 from backfill_sync.errors import BackfillSyncError
 from backfill_sync.models import BackfillFields, LiveBackfill, StatusCommand
 from tests.factories import desired, live, manifest, plan_of
