@@ -13,8 +13,6 @@ import json
 import re
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from backfill_sync.datetimes import format_iso
 from backfill_sync.models import DesiredBackfill, FieldChange, LiveBackfill, status_class
 
@@ -88,6 +86,10 @@ def nested_details(before: Any, after: Any) -> tuple[str, ...]:
 
 
 def deep_details(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, ...]:
+    # Imported only for nested or odd values: plans of flat variables never need it, and it is slow
+    # to import (asyncio and more come with it).
+    from deepdiff import DeepDiff
+
     diff = DeepDiff(before, after, ignore_order=False, verbose_level=2)
     lines: list[str] = []
     for kind in ("values_changed", "type_changes"):
