@@ -52,4 +52,6 @@ def format_for_mage(value: datetime) -> str:
 
 def format_iso(value: datetime) -> str:
     """The canonical display form: `2024-01-01T00:00:00Z`, microseconds only when non-zero."""
+    if value.tzinfo is UTC:  # every datetime inside: a plan formats six per backfill it compares
+        return value.isoformat()[:-6] + "Z"
     return to_utc(value).replace(tzinfo=None).isoformat() + "Z"
