@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpcore
 import httpx
@@ -138,6 +139,7 @@ class MageSession:
             limits=limits,
             transport=_deadline_transport(limits),
         )
+        self._base_url = str(self._http.base_url).rstrip("/") + "/"  # as httpx joins a path to it
 
     def close(self) -> None:
         self._http.close()
@@ -258,7 +260,8 @@ class MageSession:
         deadline = self._clock() + self.timeout
         with _connections_end_by(time.monotonic() + self.timeout):
             try:
-                request = self._http.build_request(method, path, params=params, json=body, headers=headers)
+                url = self._url(path, params)
+                request = self._http.build_request(method, url, json=body, headers=headers)
                 response = self._http.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise _NotSent(_describe(exc)) from None
@@ -281,6 +284,14 @@ class MageSession:
         if isinstance(exc, httpx.TimeoutException):
             return _NoAnswer(f"{timed_out_text} {self.timeout:g} s ({_describe(exc)})", timed_out=True)
         return _NoAnswer(_describe(exc), timed_out=False)
+
+    def _url(self, path: str, params: dict[str, Any] | None) -> str:
+        """The absolute URL httpx makes of base_url, `path` and `params`, as one string: given the parts,
+        httpx parses a URL for each merge (a sixth of the client's CPU per request)."""
+        url = self._base_url + path.lstrip("/")
+        if params:
+            url += "?" + urlencode([(key, _query_value(value)) for key, value in params.items()])
+        return url
 
     def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
         """The decoded body, read as it streams in: refused once it passes the size cap or the deadline."""
@@ -564,6 +575,13 @@ def _deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
         network_backend=_DeadlineBackend(),
     )
     return transport
+
+
+def _query_value(value: Any) -> str:
+    """A query value as httpx writes it: JSON-style booleans, None as empty."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
