@@ -57,6 +57,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _URL_FIX = "check MAGE_URL (--url)"
+_CONTAINERS = (dict, list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,14 +475,19 @@ class MageSession:
 
 
 def _too_deep(value: Any) -> bool:
-    """Whether JSON nests deeper than MAX_JSON_DEPTH, found without recursion."""
-    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        current, depth = stack.pop()
+    """Whether JSON nests deeper than MAX_JSON_DEPTH, found without recursion, a level at a time (no
+    tuple per value: a listing of 10 000 backfills holds some 40 000 objects)."""
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 1
+    while level:
         if depth > MAX_JSON_DEPTH:
             return True
-        children = current.values() if isinstance(current, dict) else current
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[Any] = []
+        for current in level:
+            children = current.values() if isinstance(current, dict) else current
+            below += [child for child in children if isinstance(child, _CONTAINERS)]
+        level = below
+        depth += 1
     return False
 
 
