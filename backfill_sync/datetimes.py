@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 # The manifest grammar (the schema's `pattern` says the same): a date, or a date and a time with
 # seconds, up to microseconds, and an optional offset. Naive values are UTC.
@@ -14,6 +15,9 @@ MANIFEST_DATETIME_PATTERN = (
 _MANIFEST_RE = re.compile(MANIFEST_DATETIME_PATTERN)
 
 
+# Each manifest datetime is parsed twice (checked, then built), and many entries share their dates; a
+# datetime is immutable, so the latest few thousand are kept (errors are not: they are raised anew).
+@lru_cache(maxsize=4096)
 def parse_manifest_datetime(text: str) -> datetime:
     """Parse a manifest datetime into an aware UTC datetime; ValueError says what is wrong."""
     if not _MANIFEST_RE.fullmatch(text):
