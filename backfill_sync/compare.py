@@ -13,8 +13,6 @@ import json
 import re
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from backfill_sync.datetimes import format_iso
 from backfill_sync.models import DesiredBackfill, FieldChange, LiveBackfill, status_class
 
@@ -88,6 +86,10 @@ def nested_details(before: Any, after: Any) -> tuple[str, ...]:
 
 
 def deep_details(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, ...]:
+    # Imported only for nested or odd values: plans of flat variables never need it, and it is slow
+    # to import (asyncio and more come with it).
+    from deepdiff import DeepDiff
+
     diff = DeepDiff(before, after, ignore_order=False, verbose_level=2)
     lines: list[str] = []
     for kind in ("values_changed", "type_changes"):
@@ -129,9 +131,11 @@ def _flat(value: dict[Any, Any]) -> bool:
     )
 
 
-def fingerprint(live: LiveBackfill) -> str:
-    """What a saved plan remembers of a live backfill: managed fields and status class, not timestamps."""
-    payload = {"id": live.id, "fields": live_fields(live), "status_class": status_class(live.status)}
+def fingerprint(live: LiveBackfill, fields: Comparable | None = None) -> str:
+    """What a saved plan remembers of a live backfill: managed fields and status class, not timestamps.
+    `fields`: its live_fields, when the caller has them already (a plan compares them too)."""
+    fields = live_fields(live) if fields is None else fields
+    payload = {"id": live.id, "fields": fields, "status_class": status_class(live.status)}
     encoded = json.dumps(payload, sort_keys=True, default=str).encode()
     return "sha256:" + hashlib.sha256(encoded).hexdigest()[:32]
 
@@ -141,7 +145,10 @@ def _same(before: Any, after: Any) -> bool:
     if type(before) is not type(after):
         return False
     if isinstance(before, dict):
-        return before.keys() == after.keys() and all(_same(before[key], after[key]) for key in before)
+        # map, not a generator: this runs for every key of every backfill a plan compares.
+        return before.keys() == after.keys() and all(
+            map(_same, before.values(), map(after.__getitem__, before))
+        )
     if isinstance(before, list):
         return len(before) == len(after) and all(map(_same, before, after))
     return bool(before == after)

@@ -74,7 +74,9 @@ class Pacer:
             else:
                 # Only a limit that was reached while this request was out is worth raising.
                 self._learn(kind, seconds, beside, used=self._fills > fills)
-            self._changed.notify_all()
+            # Wake only as many waiters as there are free slots: waking them all (16 threads, most
+            # waiting while the limit is low) costs each a GIL round trip per answer, for nothing.
+            self._changed.notify(max(int(self._limit) - self._in_flight, 0))
 
     def _learn(self, kind: str, seconds: float, beside: int, *, used: bool) -> None:
         fastest = min(self._fastest.get(kind, seconds), seconds)

@@ -125,7 +125,8 @@ def plan_item(
     """What apply would do to one backfill. `runs`: its run list, when `run_lists_wanted` asked for it."""
     if live is None:
         return _plan_new(desired)
-    changes = () if desired.state == "absent" else diff_fields(live_fields(live), desired_fields(desired))
+    before = live_fields(live)
+    changes = () if desired.state == "absent" else diff_fields(before, desired_fields(desired))
     for_runs, run_notes = run_actions(desired, live, runs)
     actions = (
         ([Action("update")] if changes else []) + for_runs + _status_actions(desired, live, allow_restart)
@@ -139,7 +140,7 @@ def plan_item(
         actions=tuple(actions),
         warnings=edit_warnings(desired, live, changes, runs) + _unknown_status_warning(live),
         notes=_status_notes(desired, live) + run_notes,
-        fingerprint=fingerprint(live),
+        fingerprint=fingerprint(live, before),
     )
 
 

@@ -8,9 +8,6 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, cast
 
-import jsonschema
-from jsonschema.exceptions import best_match
-
 from backfill_sync.apply_runs import DATED_KINDS
 from backfill_sync.datetimes import parse_mage_datetime
 from backfill_sync.errors import UsageError
@@ -118,6 +115,11 @@ def check_plan_document(data: Any, source_name: str) -> None:
             f"{source_name}: saved plan format_version {version!r} is not supported "
             f"(this backfill-sync reads version {PLAN_FORMAT_VERSION}); make the plan again"
         )
+    # jsonschema is imported here, by the commands that read a saved plan: plan itself only writes one,
+    # and the import is a fifth of its start-up.
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
     error = best_match(jsonschema.Draft202012Validator(plan_schema()).iter_errors(data))
     if error is not None:
         where = error.json_path.removeprefix("$").removeprefix(".") or "(top level)"

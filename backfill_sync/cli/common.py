@@ -10,6 +10,7 @@ from typing import IO
 
 from backfill_sync.client import MageClient
 from backfill_sync.errors import UsageError
+from backfill_sync.gc_pause import cycles_left_alone
 from backfill_sync.live import read_live_state, read_run_lists, with_run_counts
 from backfill_sync.manifests.loader import DEFAULT_MANIFEST_DIR, load_valid_manifests
 from backfill_sync.models import LiveBackfill, MageConnection, Manifest, Plan
@@ -38,14 +39,15 @@ def build_plan(
     runs = read_run_lists(client.runs, wanted, cancelled)
 
     def plan_with(live: Mapping[str, Sequence[LiveBackfill]]) -> Plan:
-        return compute_plan(
-            manifests,
-            live,
-            mage_url=connection.url,
-            allow_restart=allow_restart,
-            runs=runs,
-            mage_time=client.server_time(),
-        )
+        with cycles_left_alone():  # an item per backfill, and its parts; no cycles among them
+            return compute_plan(
+                manifests,
+                live,
+                mage_url=connection.url,
+                allow_restart=allow_restart,
+                runs=runs,
+                mage_time=client.server_time(),
+            )
 
     the_plan = plan_with(live)
     counts = client.run_counts(progress_wanted(the_plan))

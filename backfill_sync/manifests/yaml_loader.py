@@ -54,6 +54,8 @@ _PLAIN_RESOLVERS = {
 }
 _PLAIN_TAGS: dict[str, str] = {}  # resolved plain scalars: keys and common values repeat in every file
 _PLAIN_TAGS_KEPT = 10_000
+_CONSTRUCTED: dict[tuple[str, str], tuple[Any, bool]] = {}  # see _remember_constructed
+_CONSTRUCTED_KEPT = 10_000
 # Plain scalars that YAML 1.1 (PyYAML, Mage) and YAML 1.2 (editors, ruamel) read differently: yes/no/on/off,
 # 010 (octal), 12:30:00 (base 60), 1_000, 0b101; and 0o17 or 1e3, strings in 1.1 but numbers in 1.2.
 _AMBIGUOUS_NUMBER = re.compile(r"[-+]?(0[0-9_]+|0b[01_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?|.*_.*)")
@@ -272,15 +274,28 @@ class _Builder:
         if tag not in _CONSTRUCTORS:
             self._problem(node, path, _unsupported_tag(tag))
             return None
-        value, problem = _construct(tag, text)
-        if problem:
-            self._problem(node, path, problem)
-            return _UNREADABLE
+        known = _CONSTRUCTED.get((tag, text))
+        if known is None:
+            value, problem = _construct(tag, text)
+            if problem:
+                self._problem(node, path, problem)
+                return _UNREADABLE
+            known = _remember_constructed(tag, text, value)
+        value, ambiguous = known
         if isinstance(value, float) and not math.isfinite(value):
             self._problem(node, path, f"{text} cannot be sent to Mage as JSON; use a finite number")
-        if not style and not is_key and _is_ambiguous(text, value):
+        if not style and not is_key and ambiguous:
             self._problem(node, path, _ambiguity_message(text, value), soft=True)
         return value
+
+
+def _remember_constructed(tag: str, text: str, value: Any) -> tuple[Any, bool]:
+    """The value and whether YAML 1.2 readers take its text for something else, kept for the next time
+    (bools, numbers and nulls are immutable, and the same few recur in every entry of every file)."""
+    known = (value, _is_ambiguous(text, value))
+    if len(_CONSTRUCTED) < _CONSTRUCTED_KEPT:
+        _CONSTRUCTED[(tag, text)] = known
+    return known
 
 
 def _scalar_tag(event: ScalarEvent) -> str:
