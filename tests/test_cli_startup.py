@@ -52,6 +52,14 @@ def test_help_and_version_import_no_command():
         assert not {name for name in modules_after(*argv) if name.endswith("_cmd")}
 
 
+def test_help_and_version_import_nothing_of_the_core():
+    """They print text that is already in the CLI module: the models (20 ms to import here) and how
+    errors are reported wait until a command runs."""
+    for argv in (("--help",), ("--version",)):
+        modules = modules_after(*argv)
+        assert not {"backfill_sync.models", "backfill_sync.cli.output", "backfill_sync.problems"} & modules
+
+
 def test_the_heavy_check_itself_sees_a_heavy_command():
     assert "httpx" in heavy(modules_after("plan", "--help"))
 

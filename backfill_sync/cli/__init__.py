@@ -8,7 +8,6 @@ import click
 
 from backfill_sync import __version__
 from backfill_sync.cli.lazy import LazyCommand, LazyGroup
-from backfill_sync.cli.output import report_error
 from backfill_sync.entry import interrupted
 from backfill_sync.errors import BackfillSyncError
 
@@ -125,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return interrupted()
     except BackfillSyncError as exc:
+        from backfill_sync.cli.output import report_error  # not on the --help path: it imports models
+
         report_error(exc)
         return 1
     return result if isinstance(result, int) else 0
