@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from backfill_sync.cli import main
 from backfill_sync.client import Backoff, MageClient
 from backfill_sync.models import BackfillFields, LiveBackfill
 from tests.contract.servers import EMULATOR_FLAG_PIPELINE, EMULATOR_PIPELINE, Credentials, MageServer
+from tests.contract.workspace import Workspace, clean_up
 from tests.emulator_process import start_emulator
 
 
@@ -228,3 +230,18 @@ def command_line(
         return Ran(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def quiet_flags(
+    tmp_path: Path,
+    quiet_emulator: MageServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[tuple[Workspace, Callable[..., Ran]]]:
+    """The flag pipeline on the emulator whose runs never finish by themselves, and a CLI against it;
+    what the test made is cancelled and deleted afterwards."""
+    workspace = Workspace(tmp_path, quiet_emulator, quiet_emulator.flag_pipeline)
+    yield workspace, command_line(quiet_emulator, monkeypatch, capsys)
+    with MageClient(quiet_emulator.connection("owner")) as api:
+        clean_up(api, workspace)

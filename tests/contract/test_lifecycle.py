@@ -22,7 +22,7 @@ from backfill_sync.client import MageClient
 from backfill_sync.datetimes import format_iso
 from tests.contract.conftest import Ran, command_line
 from tests.contract.servers import MageServer
-from tests.contract.workspace import Workspace, by_name, mine
+from tests.contract.workspace import Workspace, by_name, clean_up, mine
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = "10m"  # far more than the ~15 s real Mage takes; only a hang would reach it
@@ -48,10 +48,7 @@ def flags(tmp_path: Path, lively: MageServer, owner: MageClient) -> Iterator[Wor
         yield workspace
     finally:
         lively.fail_dates()
-        for live in mine(owner, workspace):
-            if live.status in ("initial", "running"):
-                owner.set_status(workspace.pipeline_uuid, live.id, "cancelled")
-            owner.delete_backfill(workspace.pipeline_uuid, live.id)
+        clean_up(owner, workspace)
 
 
 def status_json(run_cli: Callable[..., Ran], folder: Path) -> dict[str, Any]:
@@ -142,20 +139,6 @@ def test_failed_dates_are_named_retried_once_and_a_wider_window_runs_only_new_da
 
 
 # -- on the emulator only: timing and faults it can arrange exactly ------------------------------------
-
-
-@pytest.fixture
-def quiet_flags(
-    tmp_path: Path, quiet_emulator: MageServer, monkeypatch, capsys
-) -> Iterator[tuple[Workspace, Callable[..., Ran]]]:
-    """The flag pipeline on the emulator whose runs never finish by themselves."""
-    workspace = Workspace(tmp_path, quiet_emulator, quiet_emulator.flag_pipeline)
-    yield workspace, command_line(quiet_emulator, monkeypatch, capsys)
-    with MageClient(quiet_emulator.connection("owner")) as api:
-        for live in mine(api, workspace):
-            if live.status in ("initial", "running"):
-                api.set_status(workspace.pipeline_uuid, live.id, "cancelled")
-            api.delete_backfill(workspace.pipeline_uuid, live.id)
 
 
 def test_wait_ends_at_its_timeout_and_says_so(quiet_flags):

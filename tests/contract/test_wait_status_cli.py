@@ -20,20 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "status.schema.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture
-def quiet(
-    tmp_path: Path, quiet_emulator: MageServer, monkeypatch, capsys
-) -> Iterator[tuple[Workspace, Callable[..., Ran]]]:
-    """The flag pipeline on the emulator whose runs finish only when a test says so."""
-    workspace = Workspace(tmp_path, quiet_emulator, quiet_emulator.flag_pipeline)
-    yield workspace, command_line(quiet_emulator, monkeypatch, capsys)
-    with MageClient(quiet_emulator.connection("owner")) as api:
-        for live in mine(api, workspace):
-            if live.status in ("initial", "running"):
-                api.set_status(workspace.pipeline_uuid, live.id, "cancelled")
-            api.delete_backfill(workspace.pipeline_uuid, live.id)
-
-
 def json_of(ran: Ran) -> dict[str, Any]:
     document = json.loads(ran.out)
     jsonschema.validate(document, SCHEMA)
@@ -43,8 +29,8 @@ def json_of(ran: Ran) -> dict[str, Any]:
 # -- 1. declared started, yet Mage lacks it or never started it ------------------------------------------
 
 
-def test_a_started_entry_mage_lacks_is_not_applied_and_wait_fails_at_once(quiet):
-    ws, run_cli = quiet
+def test_a_started_entry_mage_lacks_is_not_applied_and_wait_fails_at_once(quiet_flags):
+    ws, run_cli = quiet_flags
     ws.write(ws.entry("never-applied", extra="state: started"))
 
     waited = run_cli("wait", "--timeout", "10m", "--format", "json", str(ws.folder))
@@ -65,8 +51,8 @@ def test_a_started_entry_mage_lacks_is_not_applied_and_wait_fails_at_once(quiet)
     assert text.out.startswith(f"not applied {ws.pipeline_uuid}/{ws.name('never-applied')} (not in Mage)")
 
 
-def test_a_started_entry_mage_never_started_is_not_applied(quiet):
-    ws, run_cli = quiet
+def test_a_started_entry_mage_never_started_is_not_applied(quiet_flags):
+    ws, run_cli = quiet_flags
     ws.write(ws.entry("made-not-started"))
     assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
     ws.write(ws.entry("made-not-started", extra="state: started"))
@@ -80,8 +66,8 @@ def test_a_started_entry_mage_never_started_is_not_applied(quiet):
 
 
 @pytest.mark.parametrize("state", ["", "state: cancelled", "state: absent"])
-def test_entries_not_declared_started_are_not_held_against_wait(quiet, state):
-    ws, run_cli = quiet
+def test_entries_not_declared_started_are_not_held_against_wait(quiet_flags, state):
+    ws, run_cli = quiet_flags
     ws.write(ws.entry("quiet", extra=state))
     waited = run_cli("wait", "--timeout", "10m", "--format", "json", str(ws.folder))
     assert waited.code == 0, waited.err
@@ -124,8 +110,8 @@ def test_apply_wait_with_no_changes_claims_nothing_and_names_dates_that_failed_b
     assert run_cli("wait", str(ws.folder)).code == 1  # which is what the wait job then reports
 
 
-def test_apply_wait_whose_only_item_is_blocked_does_not_say_dates_completed(quiet):
-    ws, run_cli = quiet
+def test_apply_wait_whose_only_item_is_blocked_does_not_say_dates_completed(quiet_flags):
+    ws, run_cli = quiet_flags
     ws.write(ws.entry("blocked", extra="state: started"))
     assert run_cli("apply", "--auto-approve", str(ws.folder)).code == 0
     ws.write(ws.entry("blocked", extra="state: cancelled"))

@@ -52,3 +52,11 @@ def by_name(mage: MageClient, ws: Workspace, label: str) -> LiveBackfill:
     rows = [row for row in mine(mage, ws) if row.name == ws.name(label)]
     assert len(rows) == 1, f"expected exactly one {ws.name(label)!r}, found {len(rows)}"
     return rows[0]
+
+
+def clean_up(mage: MageClient, ws: Workspace) -> None:
+    """Cancel what the workspace's backfills still run, then delete them."""
+    for live in mine(mage, ws):
+        if live.status in ("initial", "running"):
+            mage.set_status(ws.pipeline_uuid, live.id, "cancelled")
+        mage.delete_backfill(ws.pipeline_uuid, live.id)
