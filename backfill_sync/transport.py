@@ -11,7 +11,7 @@ allows (listing.py); and once Mage has answered nothing for a few request timeou
 sending (every thread of it) instead of trying each remaining request in turn. The request timeout
 bounds the head of an answer as well as its body: every read and write on a connection ends by the
 deadline of the request using it (`_DeadlineBackend`), so not even a server that sends its headers a byte
-at a time can hold a request longer.
+at a time can hold a request longer (behind an HTTP proxy, the head is the proxy's to bound).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import math
 import random
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -138,7 +139,9 @@ class MageSession:
             base_url=connection.url.rstrip("/"),
             timeout=httpx.Timeout(self.timeout),
             limits=limits,
-            transport=_deadline_transport(limits),
+            # httpx reads the proxy variables only when it builds its own transport: behind a proxy the
+            # proxy's transport is httpx's, and the head of an answer is bounded by the proxy.
+            transport=None if _env_proxied() else _deadline_transport(limits),
         )
         self._base_url = str(self._http.base_url).rstrip("/") + "/"  # as httpx joins a path to it
 
@@ -566,6 +569,11 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
+
+
+def _env_proxied() -> bool:
+    """Whether HTTP_PROXY, HTTPS_PROXY or ALL_PROXY (any case) is set, as httpx would use them."""
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
 
 
 def _deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import socketserver
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -435,3 +437,53 @@ def test_a_long_or_unprintable_error_detail_is_shortened_and_escaped(server: Hos
     assert "\x1b" not in message
     assert "\\x1b[2J" in message
     assert len(message) < 1000
+
+
+# -- behind a proxy ------------------------------------------------------------------------------------
+
+
+class _Proxy(socketserver.ThreadingTCPServer):
+    """An HTTP proxy stand-in on loopback: records each request line and answers it itself."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.request_lines: list[str] = []
+
+
+class _ProxyHandler(socketserver.StreamRequestHandler):
+    server: _Proxy
+
+    def handle(self) -> None:
+        line = self.rfile.readline().decode("latin-1").strip()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # the rest of the head
+        self.server.request_lines.append(line)
+        body = json.dumps({"backfills": [], "metadata": {"count": 0, "next": False}}).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.wfile.write(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+
+@pytest.fixture
+def proxy() -> Iterator[_Proxy]:
+    server = _Proxy()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_requests_go_through_the_proxy_the_environment_names(proxy: _Proxy, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    connection = MageConnection(url="http://mage.invalid:6789", api_key=API_KEY, token=TOKEN)
+    with MageClient(connection, timeout=5.0, backoff=Backoff(sleep=no_sleep)) as api:
+        assert api.list_backfills(PIPELINE) == []
+    assert proxy.request_lines
+    assert proxy.request_lines[0].startswith("GET http://mage.invalid:6789/api/backfills?")
