@@ -5,8 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
+import click.termui
+import pytest
+
 from backfill_sync import __version__
-from backfill_sync.cli import main
+from backfill_sync.cli import by_ctrl_c, main
 
 
 def test_version_prints_the_package_version(capsys):
@@ -78,3 +82,14 @@ def test_validate_help_example_shows_every_key_of_a_started_entry(capsys):
 
 def test_apply_wait_help_names_new_dates_too(capsys):
     assert "started, restarted, retried or ran new dates of" in help_of(capsys, "apply")
+
+
+def test_ctrl_c_at_a_confirmation_prompt_counts_as_ctrl_c(monkeypatch):
+    def pressed_ctrl_c(prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(click.termui, "visible_prompt_func", pressed_ctrl_c)
+    with pytest.raises(click.Abort) as caught:
+        click.confirm("Apply these changes to Mage?")
+    assert by_ctrl_c(caught.value)
+    assert not by_ctrl_c(click.Abort())

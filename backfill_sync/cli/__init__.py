@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return 1
     except click.Abort as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):
+        if by_ctrl_c(exc):
             return interrupted()
         click.echo("Aborted.", err=True)
         return 1
@@ -129,3 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_error(exc)
         return 1
     return result if isinstance(result, int) else 0
+
+
+def by_ctrl_c(abort: click.Abort) -> bool:
+    """Whether click's Abort stands for a Ctrl-C: click raises it `from` the KeyboardInterrupt while it
+    runs a command, and `from None` (the interrupt only its context) at a prompt such as confirm."""
+    return isinstance(abort.__cause__, KeyboardInterrupt) or isinstance(abort.__context__, KeyboardInterrupt)
