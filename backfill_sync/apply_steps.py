@@ -171,8 +171,15 @@ class DuplicateRuns(BackfillSyncError):
 
 
 def _delete(live: LiveBackfill, writer: BackfillWriter, steps: list[str]) -> None:
+    """Cancel its runs if it has any running, then delete it. Its status is read again first: a plan
+    made a moment ago saw it, but someone may have started it since, and deleting a running backfill
+    would leave its runs running with nothing to cancel them by."""
     pipeline = live.pipeline_uuid or ""
-    if live.status in UNFINISHED_RUN_STATUSES:
+    now = writer.get_backfill(live.id)
+    if now is None:
+        steps.append(f"id {live.id} already deleted (by another apply?)")
+        return
+    if now.status in UNFINISHED_RUN_STATUSES:
         writer.set_status(pipeline, live.id, "cancelled")
         steps.append("cancelled")
     if writer.delete_backfill(pipeline, live.id):

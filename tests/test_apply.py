@@ -17,7 +17,7 @@ from backfill_sync.apply import apply_item, apply_plan, check_run_budget, planne
 from backfill_sync.apply_steps import RunAccess, fields_to_send
 from backfill_sync.errors import BackfillSyncError
 from backfill_sync.models import BackfillFields, LiveBackfill, StatusCommand
-from tests.factories import desired, live, manifest, plan_of
+from tests.factories import desired, live, manifest, name_only_absent, plan_of
 
 
 class FakeMage:
@@ -166,6 +166,23 @@ def test_a_plan_made_a_moment_ago_is_its_own_read():
     result = apply_plan(plan, mage, current=seen_by(plan))
     assert [item.outcome for item in result.items] == ["done"]
     assert (mage.reads, mage.writes) == ([], ["update 1"])
+
+
+def test_a_delete_cancels_a_backfill_started_since_the_plan_its_own_read_saw():
+    plan = plan_of(manifest(name_only_absent("x")), live_backfills=[live(1, "x")])
+    mage = FakeMage(dataclasses.replace(live(1, "x"), status="running"))  # started by someone meanwhile
+    result = apply_plan(plan, mage, current=seen_by(plan))
+    assert [item.outcome for item in result.items] == ["done"]
+    assert mage.reads == ["get 1"]  # its status, read again right before the delete
+    assert mage.writes == ["status 1 cancelled", "delete 1"]
+
+
+def test_a_delete_of_a_backfill_gone_meanwhile_sends_nothing():
+    plan = plan_of(manifest(name_only_absent("x")), live_backfills=[live(1, "x")])
+    mage = FakeMage()
+    result = apply_plan(plan, mage, current=seen_by(plan))
+    assert result.items[0].steps == ("id 1 already deleted (by another apply?)",)
+    assert mage.writes == []
 
 
 class HeldMage(FakeMage):
