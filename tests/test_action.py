@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +27,7 @@ from tests.examples import (
     examples_emulator,
 )
 from tests.github_action import ACTION, Runner, holds, run_job
+from tests.loopback import serving
 from tests.test_ci_files import (
     BIN,
     GITHUB_WAIT,
@@ -187,15 +187,8 @@ class FakeGitHubHandler(BaseHTTPRequestHandler):
 
 @contextmanager
 def fake_github(comments: list[dict[str, Any]], refuse: bool = False) -> Iterator[FakeGitHub]:
-    server = FakeGitHub(comments, refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(FakeGitHub(comments, refuse)) as server:
         yield server
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
 
 
 def github_env(tmp_path: Path, api_url: str, event_name: str = "pull_request") -> dict[str, str]:

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +46,7 @@ from tests.examples import (
     examples_emulator,
 )
 from tests.github_action import ACTION_USES, action_commands, expand
+from tests.loopback import serving
 from tests.test_codequality import check_gitlab_report
 
 GITHUB_WORKFLOW = EXAMPLE_CI / "github-actions.yml"
@@ -745,15 +745,8 @@ class FakeGitLabHandler(BaseHTTPRequestHandler):
 
 @contextmanager
 def fake_gitlab(notes: list[dict[str, Any]]) -> Iterator[FakeGitLab]:
-    server = FakeGitLab(notes)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(FakeGitLab(notes)) as server:
         yield server
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
 
 
 def note(note_id: int, author: int, body: str) -> dict[str, Any]:

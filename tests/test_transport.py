@@ -11,7 +11,6 @@ import itertools
 import json
 import socket
 import socketserver
-import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +23,7 @@ from backfill_sync.listing import MAX_LISTING_ROWS
 from backfill_sync.models import MageConnection
 from backfill_sync.transport import MAX_JSON_DEPTH
 from tests.hostile_server import PIPELINE, RAW_TOKEN, Exchange, HostileServer, listing, mage_row, repeat
+from tests.loopback import serving
 
 TOKEN = "hostile-user-token-0462"
 API_KEY = "hostile-api-key-0463"
@@ -468,14 +468,8 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
 
 @pytest.fixture
 def proxy() -> Iterator[_Proxy]:
-    server = _Proxy()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Proxy()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_requests_go_through_the_proxy_the_environment_names(proxy: _Proxy, monkeypatch):
