@@ -8,6 +8,7 @@ not only on statuses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,8 +22,10 @@ import pytest
 from backfill_sync.client import MageClient
 from backfill_sync.datetimes import format_iso
 from tests.contract.conftest import Ran, command_line
+from tests.contract.lossy_proxy import Loss, LossyProxy
 from tests.contract.servers import MageServer
 from tests.contract.workspace import Workspace, by_name, clean_up, mine
+from tests.loopback import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = "10m"  # far more than the ~15 s real Mage takes; only a hang would reach it
@@ -136,6 +139,53 @@ def test_failed_dates_are_named_retried_once_and_a_wider_window_runs_only_new_da
     counts = owner.run_counts([by_name(owner, flags, "f")])
     (found,) = counts.values()
     assert (found.total, found.by_status) == (6, {"completed": 6})
+
+
+def test_a_start_a_retry_and_a_run_create_whose_answers_are_lost_run_each_date_once(
+    flags, lively, owner, monkeypatch, capsys
+):
+    """Mage does each write, and the answer never reaches apply: it must find out by reading back,
+    never by sending again. Proven on executions of the flag block, on the emulator and on real Mage."""
+    with serving(LossyProxy(lively.url)) as proxy:
+        run_cli = command_line(dataclasses.replace(lively, url=proxy.url), monkeypatch, capsys)
+        backfill = r"^/api/pipelines/[^/]+/backfills/\d+$"
+
+        lively.fail_dates("2024-06-02")
+        flags.write(flags.entry("lost", extra="state: started", start="2024-06-01", end="2024-06-03"))
+        start = proxy.lose(Loss("PUT", backfill, body=r'"status": ?"initial"'))
+        failed = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
+        assert failed.code == 1, failed.out + failed.err
+        assert start.lost, "the start's answer was not lost: the test proves nothing"
+        assert proxy.count(start) == 1  # confirmed by reading back, never sent again
+        assert "failed dates: 2024-06-02" in failed.err
+
+        lively.fail_dates()
+        extra = f"state: started\nretry_failed_before: '{mage_now(owner)}'"
+        flags.write(flags.entry("lost", extra=extra, start="2024-06-01", end="2024-06-03"))
+        retry = proxy.lose(Loss("PUT", r"^/api/pipeline_runs/\d+$", body="retry_blocks"))
+        retried = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
+        assert retried.code == 0, retried.out + retried.err
+        assert retry.lost
+        assert proxy.count(retry) == 1  # one failed date, one retry sent
+
+        flags.write(flags.entry("lost", extra=extra, start="2024-06-01", end="2024-06-05"))
+        create = proxy.lose(Loss("POST", r"^/api/pipeline_schedules/\d+/pipeline_runs$"))
+        widened = run_cli("apply", "--auto-approve", "--wait", "--timeout", TIMEOUT, str(flags.folder))
+        assert widened.code == 0, widened.out + widened.err
+        assert create.lost
+        assert proxy.count(create) == 2  # one run per new date, the lost one not sent again
+
+        again = run_cli("plan", "--detailed-exitcode", str(flags.folder))
+        assert (again.code, again.out) == (0, "No changes.\n"), again.out + again.err
+    ran = lively.executions()
+    days = ("2024-06-01", "2024-06-02", "2024-06-03", "2024-06-04", "2024-06-05")
+    assert {day: ran[day] for day in days} == {
+        "2024-06-01": 1,
+        "2024-06-02": 2,  # failed once, retried once
+        "2024-06-03": 1,
+        "2024-06-04": 1,
+        "2024-06-05": 1,
+    }
 
 
 # -- on the emulator only: timing and faults it can arrange exactly ------------------------------------
