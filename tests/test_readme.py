@@ -89,15 +89,22 @@ def run_on_a_terminal(script: str, cwd: Path, answer: str) -> str:
 def test_your_first_plan_runs_as_written_on_a_terminal(tmp_path):
     (block,) = shell_blocks(README.read_text(encoding="utf-8"))["Your first plan"]
     clone = fresh_clone(tmp_path)
-    # Around the block, not in it: learn the emulator's pid, and stop it by that pid whatever happens.
+    # Around the block, not in it: learn the emulator's pid, say whether the block's own last line
+    # stopped it (given five seconds to exit), and stop it by that pid whatever happens.
     harness = (
-        'trap \'echo "harness: emulator pid ${BACKFILL_SYNC_EMULATOR_PID:-none}"; '
-        'kill "${BACKFILL_SYNC_EMULATOR_PID:-}" 2>/dev/null\' EXIT\n'
+        "trap '"
+        'pid="${BACKFILL_SYNC_EMULATOR_PID:-}"; '
+        'for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; '
+        'kill -0 "$pid" 2>/dev/null && echo "harness: the emulator still runs"; '
+        'echo "harness: emulator pid ${pid:-none}"; '
+        'kill "$pid" 2>/dev/null'
+        "' EXIT\n"
     )
     output = run_on_a_terminal(harness + block, clone, answer="y\n")
 
     pid = int(re.findall(r"harness: emulator pid (\d+)", output)[-1])
-    assert has_exited(pid), "the block's last line stops the emulator"
+    assert "harness: the emulator still runs" not in output, "the block's last line stops the emulator"
+    assert has_exited(pid)
     assert "Connection refused" not in output and "Traceback" not in output, output
     assert '+ create "reload-eu-2024-q1"' in output, output
     assert PROMPT in output
