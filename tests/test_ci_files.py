@@ -45,7 +45,7 @@ from tests.examples import (
     copy_examples,
     examples_emulator,
 )
-from tests.github_action import ACTION_USES, action_commands, expand
+from tests.github_action import ACTION, ACTION_USES, action_commands, expand
 from tests.loopback import serving
 from tests.test_codequality import check_gitlab_report
 
@@ -296,18 +296,31 @@ def test_gitlab_allow_restart_is_a_manual_pipeline_variable_defaulting_to_false(
 SECRET_NAMES = ("MAGE_TOKEN", "MAGE_PASSWORD", "MAGE_PLAN", "MAGE_APPLY", "GITLAB_TOKEN", "secrets.")
 
 
+def github_side_scripts() -> list[str]:
+    """Everything that runs on GitHub's side: the `run:` of every example workflow and of the action,
+    and the action's own scripts."""
+    workflows = [load_yaml(path) for path in sorted(EXAMPLE_CI.glob("github-*.yml"))]
+    action_steps = load_yaml(ACTION)["runs"]["steps"]
+    return [
+        *(script for workflow in workflows for script in github_scripts(workflow)),
+        *(step["run"] for step in action_steps if "run" in step),
+        *(path.read_text(encoding="utf-8") for path in ACTION_SCRIPTS),
+        (ROOT / "scripts" / "github-action" / "comment.py").read_text(encoding="utf-8"),
+    ]
+
+
 @pytest.mark.parametrize("path", [GITHUB_WORKFLOW, GITLAB_PIPELINE], ids=["github", "gitlab"])
 def test_no_step_prints_a_secret_or_passes_it_as_a_flag(path: Path):
-    loaded = load_yaml(path)
     scripts = (
-        [*github_scripts(loaded), *(p.read_text(encoding="utf-8") for p in ACTION_SCRIPTS)]
+        github_side_scripts()
         if path == GITHUB_WORKFLOW
         else [line for _, job, _ in gitlab_commands_by_job() for line in job["script"]]
     )
+    assert len(scripts) >= (7 if path == GITHUB_WORKFLOW else 3)  # the check cannot go quietly empty
     for script in scripts:
         assert "set -x" not in script and "set -o xtrace" not in script
         for line in script.splitlines():
-            if re.match(r"\s*(echo|printf|cat)\b", line):
+            if re.match(r"\s*(echo|printf|cat\b|print\()", line):
                 assert not any(name in line for name in SECRET_NAMES), line
     commands = (
         [c for _, _, cs in github_commands_by_job() for c in cs]
